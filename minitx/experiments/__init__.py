@@ -12,15 +12,24 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import pkgutil
 import typing
 
-MODULES = ["gpt_sort", "icl_linear_regression", "icl_lsa_gradient_flow"]
+
+def module_names() -> list[str]:
+    """Every module in this package that is not private (``_helpers.py`` are skipped)."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__)
+                  if not info.name.startswith("_"))
 
 
 def _load_all():
     table = {}
-    for module_name in MODULES:
+    for module_name in module_names():
         module = importlib.import_module(f"{__name__}.{module_name}")
+        if not hasattr(module, "NAME"):
+            continue  # a shared helper module, not an experiment
+        if module.NAME in table:
+            raise ValueError(f"experiment name {module.NAME!r} is defined twice")
         table[module.NAME] = module
     return table
 

@@ -6,4 +6,5 @@
 """
 
 from . import attention  # noqa: F401  (registers the attention mixers)
+from . import ssm  # noqa: F401  (registers the state-space mixers)
 from .registry import build, get, names, register

@@ -7,7 +7,9 @@ itself with ``@register("name")``.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
 _REGISTRY = {}
 
@@ -42,3 +44,16 @@ def build(name: str, d_model: int, n_heads: int = 1, causal: bool = True, **opti
         raise TypeError(f"mixer {name!r} does not take option(s) {unknown} "
                         f"(accepted: {', '.join(sorted(accepted)) or 'none'})")
     return cls(d_model, n_heads, causal=causal, **options)
+
+
+def import_family(package_name: str, package_path) -> list[str]:
+    """Import every public module of a mixer family package, so its ``@register`` runs.
+
+    A family's ``__init__`` calls this instead of listing its files, so adding a
+    mixer is adding one file.  Returns the imported module names.
+    """
+    found = sorted(info.name for info in pkgutil.iter_modules(package_path)
+                   if not info.name.startswith("_"))
+    for name in found:
+        importlib.import_module(f"{package_name}.{name}")
+    return found
