@@ -44,6 +44,13 @@ def names():
 
 
 def get(name: str):
+    """The experiment module called ``name``; it lives in the file named after it
+    (``icl-linear-regression`` -> ``icl_linear_regression.py``), so only that file is imported."""
+    module_name = name.replace("-", "_")
+    if module_name in module_names():
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        if getattr(module, "NAME", None) == name:
+            return module
     table = registry()
     if name not in table:
         raise KeyError(f"unknown experiment {name!r} (accepted: {', '.join(sorted(table))})")
