@@ -45,22 +45,22 @@ def feature_map(x, name: str):
                      f"{', '.join(FEATURE_MAPS)})")
 
 
-def parallel_form(fq, fk, v, causal=True):
+def parallel_form(fq, fk, v, causal=True, eps=EPS):
     """fq, fk (B, H, T, D) features, v (B, H, T, Dv) -> y (B, H, T, Dv), quadratic in T."""
     A = fq @ fk.mT  # phi(Q) phi(K)^T   (B, H, T, T)
     if causal:
         A = tril(A)
-    return (A @ v) / (A.sum(-1, keepdim=True) + EPS)
+    return (A @ v) / (A.sum(-1, keepdim=True) + eps)
 
 
-def global_form(fq, fk, v):
+def global_form(fq, fk, v, eps=EPS):
     """The non-causal case in O(T): every query reads the one state of the whole sequence."""
     S = fk.mT @ v  # (B, H, D, Dv)
     z = fk.sum(2, keepdim=True)  # (B, H, 1, D)
-    return (fq @ S) / ((fq * z).sum(-1, keepdim=True) + EPS)
+    return (fq @ S) / ((fq * z).sum(-1, keepdim=True) + eps)
 
 
-def recurrent_form(fq, fk, v):
+def recurrent_form(fq, fk, v, eps=EPS):
     """The RNN: S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t), token by token."""
     B, H, T, D = fq.shape
     qs, ks, vs = (t.split(1, dim=2) for t in (fq, fk, v))  # split once, not x[:, t] per step
@@ -68,11 +68,11 @@ def recurrent_form(fq, fk, v):
     for q_t, k_t, v_t in zip(qs, ks, vs):  # each (B, H, 1, .)
         S = k_t.mT @ v_t if S is None else S + k_t.mT @ v_t  # (B, H, D, Dv)
         z = k_t if z is None else z + k_t  # (B, H, 1, D)
-        outs.append((q_t @ S) / ((q_t * z).sum(-1, keepdim=True) + EPS))
+        outs.append((q_t @ S) / ((q_t * z).sum(-1, keepdim=True) + eps))
     return cat(outs, dim=2)  # (B, H, T, Dv)
 
 
-def chunked_form(fq, fk, v, chunk_size=64):
+def chunked_form(fq, fk, v, chunk_size=64, eps=EPS):
     """Causal linear attention in chunks of C tokens, with no Python loop over chunks:
     intra-chunk  tril(phi(Q_c) phi(K_c)^T) V_c            (B, H, N, C, Dv)
     inter-chunk  phi(Q_c) S_{c-1},  S_{c-1} = sum of the states of earlier chunks,
@@ -92,7 +92,7 @@ def chunked_form(fq, fk, v, chunk_size=64):
     z_before = (cumsum(chunk_norm, 2) - chunk_norm).unsqueeze(3)  # (B, H, N, 1, D)
     num = A @ vc + qc @ S_before  # (B, H, N, C, Dv)
     den = A.sum(-1, keepdim=True) + (qc * z_before).sum(-1, keepdim=True)
-    y = (num / (den + EPS)).reshape(B, H, N * C, Dv)
+    y = (num / (den + eps)).reshape(B, H, N * C, Dv)
     return y[:, :, :T] if pad else y
 
 
@@ -107,6 +107,8 @@ class LinearAttention(Module):
     """Linear attention ("Transformers are RNNs"), multi-head, with a choice of feature
     map and of form. Cost: O(T C D + T D^2) chunked (default), O(T^2 D) parallel,
     O(T D^2) recurrent; ``step`` decodes in O(D^2) per token with a fixed-size state."""
+
+    eps = EPS  # added to every normaliser
 
     def __init__(self, d_model, n_heads=1, causal=True, feature_map="elu", form="chunked",
                  chunk_size=64, bias=True):
@@ -138,14 +140,15 @@ class LinearAttention(Module):
     def mix(self, fq, fk, v, form=None):
         """Apply one form to features (B, H, T, D); ``form`` overrides the mixer's own."""
         form = form or self.form
+        eps = self.eps
         if not self.causal:
-            return parallel_form(fq, fk, v, causal=False) if form == "parallel" else \
-                global_form(fq, fk, v)
+            return parallel_form(fq, fk, v, causal=False, eps=eps) if form == "parallel" else \
+                global_form(fq, fk, v, eps)
         if form == "parallel":
-            return parallel_form(fq, fk, v)
+            return parallel_form(fq, fk, v, eps=eps)
         if form == "recurrent":
-            return recurrent_form(fq, fk, v)
-        return chunked_form(fq, fk, v, self.chunk_size)
+            return recurrent_form(fq, fk, v, eps)
+        return chunked_form(fq, fk, v, self.chunk_size, eps)
 
     def forward(self, x, form=None):
         B, T, C = x.shape
@@ -159,7 +162,7 @@ class LinearAttention(Module):
         A = (fq @ fk.mT).data
         if self.causal:
             A = np.tril(A)
-        return A / (A.sum(-1, keepdims=True) + EPS)
+        return A / (A.sum(-1, keepdims=True) + self.eps)
 
     # ----- recurrent form: O(1) state per token -------------------------------------
     def init_state(self, batch):
@@ -175,7 +178,7 @@ class LinearAttention(Module):
         fq, fk, v = self._features(x_t.unsqueeze(1))  # (B, H, 1, D)
         S = fk.mT @ v if state["S"] is None else state["S"] + fk.mT @ v
         z = fk if state["z"] is None else state["z"] + fk
-        y = (fq @ S) / ((fq * z).sum(-1, keepdim=True) + EPS)  # (B, H, 1, D)
+        y = (fq @ S) / ((fq * z).sum(-1, keepdim=True) + self.eps)  # (B, H, 1, D)
         return self.out(y.reshape(x_t.shape)), {"S": S, "z": z}
 
     def extra_repr(self):
