@@ -65,6 +65,14 @@ class Communicator:
         return [[self.send(src, dst, blocks[src][dst], tag) for src in range(P)]
                 for dst in range(P)]
 
+    def all_gather(self, parts, tag="all_gather"):
+        """Worker r contributes parts[r]; every worker receives the list of all P parts.
+        Each worker sends its part to the P - 1 others."""
+        P = self.world_size
+        if len(parts) != P:
+            raise ValueError(f"all_gather: needs one part per worker ({P}), got {len(parts)}")
+        return [[self.send(src, dst, parts[src], tag) for src in range(P)] for dst in range(P)]
+
     def stats(self):
         return {
             "world_size": self.world_size,
