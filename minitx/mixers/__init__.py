@@ -7,5 +7,6 @@
 
 from . import attention  # noqa: F401  (registers the attention mixers)
 from . import linear  # noqa: F401  (registers the linear-attention mixers)
+from . import sparse  # noqa: F401  (registers the sparse and structured mixers)
 from . import ssm  # noqa: F401  (registers the state-space mixers)
 from .registry import build, get, names, register
