@@ -13,7 +13,8 @@ NAMES = mixers.names()
 
 def build(name, causal=True):
     minitx.manual_seed(0)
-    return mixers.build(name, d_model=16, n_heads=2, causal=causal).double()
+    # eval mode: a mixer that samples in training (info-pathways) is a fixed function here
+    return mixers.build(name, d_model=16, n_heads=2, causal=causal).double().eval()
 
 
 def test_registry_is_not_empty_and_names_are_unique():
