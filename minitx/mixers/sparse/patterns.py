@@ -85,7 +85,7 @@ class PatternAttention(Module):
         if state["k"] is not None:
             k, v = cat([state["k"], k], 2), cat([state["v"], v], 2)
         t = k.shape[2]
-        row = self.pattern(t)[t - 1:t]  # (1, t)
+        row = self.pattern(t)[..., t - 1:t, :]  # (1, t), or (H, 1, t) for per-head patterns
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=row)
         return self.out(y.reshape(x_t.shape)), {"k": k, "v": v}
 
