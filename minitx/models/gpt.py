@@ -38,6 +38,9 @@ class GPTConfig:
     norm: str = "layernorm"       # or "rmsnorm"
     mixer: str = "softmax"        # any name in minitx.mixers.names()
     mixer_options: dict = field(default_factory=dict)
+    # one mixer name per layer, overriding ``mixer`` (e.g. full attention in a few layers and
+    # local attention elsewhere, as MASFormer does); mixer_options go to layers using ``mixer``
+    layer_mixers: tuple = ()
     dropout: float = 0.0
     bias: bool = True
     tie_weights: bool = True
@@ -49,6 +52,14 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: norm must be 'layernorm' or 'rmsnorm', got {self.norm!r}")
         if self.mlp not in ("mlp", "swiglu"):
             raise ValueError(f"GPTConfig: mlp must be 'mlp' or 'swiglu', got {self.mlp!r}")
+        if self.layer_mixers and len(self.layer_mixers) != self.n_layer:
+            raise ValueError(f"GPTConfig: layer_mixers needs one name per layer ({self.n_layer}), "
+                             f"got {len(self.layer_mixers)}: {self.layer_mixers}")
+
+    def mixer_of(self, layer: int):
+        """(name, options) of the mixer in block ``layer``."""
+        name = self.layer_mixers[layer] if self.layer_mixers else self.mixer
+        return name, (self.mixer_options if name == self.mixer else {})
 
 
 def _norm(cfg):
@@ -75,11 +86,11 @@ def gpt2_init_(named_parameters, n_layer, rng):
 class Block(Module):
     """x + mixer(norm1(x)), then x + mlp(norm2(x))."""
 
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.norm1 = _norm(cfg)
-        self.mixer = mixers.build(cfg.mixer, cfg.d_model, cfg.n_head, causal=True,
-                                  **cfg.mixer_options)
+        name, options = cfg.mixer_of(layer)
+        self.mixer = mixers.build(name, cfg.d_model, cfg.n_head, causal=True, **options)
         self.norm2 = _norm(cfg)
         hidden = cfg.mlp_ratio * cfg.d_model
         self.mlp = (MLP(cfg.d_model, hidden, cfg.activation, cfg.dropout, cfg.bias)
@@ -103,7 +114,7 @@ class GPT(Module):
         self.tok_emb = Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = Embedding(cfg.block_size, cfg.d_model)
         self.drop = Dropout(cfg.dropout)
-        self.blocks = ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = ModuleList(Block(cfg, layer) for layer in range(cfg.n_layer))
         self.norm = _norm(cfg)
         self.head = None if cfg.tie_weights else Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self._init_weights(np.random.default_rng(seed) if seed is not None else _rng(None))
