@@ -164,3 +164,57 @@ def squared_error_curve(predictions, ys, dim):
     """Mean over prompts of (y_hat - y)^2 / dim at each position (Garg et al.'s normalisation:
     the zero predictor scores 1 on x, w ~ N(0, I))."""
     return ((np.asarray(predictions) - np.asarray(ys)) ** 2).mean(0) / dim
+
+
+# ----- whole optimisation paths, one pass each (Fu et al.'s layer-by-iteration comparison) ---
+def gradient_descent_path(X, y, x_q, checkpoints, lr=None):
+    """Predictions after each number of gradient descent steps in ``checkpoints`` (sorted,
+    >= 0), from one run of w <- w - lr (1/k) X^T (X w - y) from w = 0: shape
+    (len(checkpoints), B).  Row i equals ``gradient_descent(X, y, x_q, checkpoints[i], lr)``."""
+    X, y, x_q = _check(X, y, x_q)
+    steps = [int(s) for s in checkpoints]
+    if not steps or min(steps) < 0 or steps != sorted(steps):
+        raise ValueError(f"gradient_descent_path: checkpoints must be sorted and >= 0, got "
+                         f"{checkpoints}")
+    B, k, d = X.shape
+    if k == 0:
+        return np.zeros((len(steps), B))
+    eta = safe_step_size(X) if lr is None else np.full(B, float(lr))
+    w, done, out = np.zeros((B, d)), 0, []
+    for target in steps:
+        for _ in range(target - done):
+            residual = np.einsum("bkd,bd->bk", X, w) - y  # X w - y   (B, k)
+            w = w - eta[:, None] * np.einsum("bkd,bk->bd", X, residual) / k
+        done = target
+        out.append(_apply(w, x_q))
+    return np.stack(out)  # (len(checkpoints), B)
+
+
+def iterative_newton_path(X, y, x_q, steps):
+    """Predictions of iterative Newton after 0, 1, ..., ``steps`` Newton-Schulz iterations:
+    shape (steps + 1, B); row j equals ``iterative_newton(X, y, x_q, j)``."""
+    X, y, x_q = _check(X, y, x_q)
+    if X.shape[1] == 0:
+        return np.zeros((steps + 1, X.shape[0]))
+    xty = np.einsum("bkd,bk->bd", X, y)  # X^T y   (B, d)
+    history = newton_schulz(np.einsum("bkd,bke->bde", X, X), steps)
+    return np.stack([_apply(np.einsum("bde,be->bd", M, xty), x_q) for M in history])
+
+
+# ----- the Bayes posterior predictive (Gaussian prior, known noise) ---------------------------
+def bayes_predictive(X, y, x_q, noise_std, w_scale=1.0):
+    """Posterior predictive of y_q for w ~ N(0, w_scale^2 I), y = w.x + N(0, noise_std^2):
+    returns (mean, variance), each (B,).  With A = X^T X / sigma^2 + I / tau^2,
+        mean = x_q^T A^{-1} X^T y / sigma^2,    variance = sigma^2 + x_q^T A^{-1} x_q.
+    The variance does not depend on the labels y: only on where the inputs lie."""
+    X, y, x_q = _check(X, y, x_q)
+    if noise_std <= 0 or w_scale <= 0:
+        raise ValueError(f"bayes_predictive: noise_std and w_scale must be > 0, got {noise_std}, "
+                         f"{w_scale}")
+    d = X.shape[2]
+    A = np.einsum("bkd,bke->bde", X, X) / noise_std ** 2 + np.eye(d) / w_scale ** 2  # (B, d, d)
+    rhs = np.stack([np.einsum("bkd,bk->bd", X, y) / noise_std ** 2, x_q], axis=-1)  # (B, d, 2)
+    sol = np.linalg.solve(A, rhs)  # A^{-1} [X^T y / sigma^2, x_q]
+    mean = np.einsum("bd,bd->b", sol[..., 0], x_q)
+    var = noise_std ** 2 + np.einsum("bd,bd->b", sol[..., 1], x_q)
+    return mean, var

@@ -150,3 +150,69 @@ def lsa_embedding(xs: np.ndarray, ys: np.ndarray, x_query: np.ndarray) -> np.nda
     E[:, d, :N] = ys
     E[:, :d, N] = x_query  # the query's label slot stays 0
     return E
+
+
+# ----- autoregressive sequences x_{t+1} = W x_t ("On Mesa-Optimization in Autoregressively
+# Trained Transformers: Emergence and Capability", Zheng et al.) ------------------------------
+AR_TRANSITIONS = ("rotation", "orthogonal")
+AR_STARTS = ("gaussian", "unit_modulus")
+
+
+def rotation_blocks(batch: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    """W = blockdiag(R(theta_1), .., R(theta_{d/2})), 2 x 2 rotations with theta ~ U[0, 2 pi):
+    the real form of the paper's diagonal unitary W = diag(e^{i theta_j}).  (batch, d, d)."""
+    if dim < 2 or dim % 2:
+        raise ValueError(f"icl: a rotation-block transition needs an even dim >= 2, got {dim}")
+    theta = rng.uniform(0.0, 2 * np.pi, (batch, dim // 2))
+    c, s = np.cos(theta), np.sin(theta)
+    W = np.zeros((batch, dim, dim))
+    idx = np.arange(0, dim, 2)
+    W[:, idx, idx], W[:, idx, idx + 1] = c, -s
+    W[:, idx + 1, idx], W[:, idx + 1, idx + 1] = s, c
+    return W
+
+
+def haar_orthogonal(batch: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random orthogonal matrices (QR of a Gaussian, signs fixed), (batch, d, d)."""
+    q, r = np.linalg.qr(rng.standard_normal((batch, dim, dim)))
+    return q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+
+
+def ar_start(batch: int, dim: int, rng: np.random.Generator, kind: str = "gaussian"):
+    """The first token x_1 (batch, d): ``gaussian`` x_1 ~ N(0, I_d); ``unit_modulus`` every
+    coordinate pair (x_{2j-1}, x_{2j}) = (cos phi_j, sin phi_j) with phi_j ~ U[0, 2 pi) (the
+    real form of complex coordinates of modulus 1 and uniform phase)."""
+    if kind == "gaussian":
+        return rng.standard_normal((batch, dim))
+    if kind == "unit_modulus":
+        if dim % 2:
+            raise ValueError(f"icl: unit_modulus starts need an even dim, got {dim}")
+        phi = rng.uniform(0.0, 2 * np.pi, (batch, dim // 2))
+        return np.stack([np.cos(phi), np.sin(phi)], axis=-1).reshape(batch, dim)
+    raise ValueError(f"icl: start must be one of {AR_STARTS}, got {kind!r}")
+
+
+def ar_sequences(batch: int, length: int, dim: int, rng: np.random.Generator, *,
+                 transition: str = "rotation", start: str = "gaussian"):
+    """Sequences x_1 .. x_T with x_{t+1} = W x_t and a fresh W per sequence:
+    returns (xs (batch, T, d), W (batch, d, d))."""
+    if batch < 1 or length < 2 or dim < 1:
+        raise ValueError(f"icl: ar_sequences needs batch >= 1, length >= 2, dim >= 1, got "
+                         f"{batch}, {length}, {dim}")
+    if transition not in AR_TRANSITIONS:
+        raise ValueError(f"icl: transition must be one of {AR_TRANSITIONS}, got {transition!r}")
+    W = (rotation_blocks if transition == "rotation" else haar_orthogonal)(batch, dim, rng)
+    xs = np.empty((batch, length, dim))
+    xs[:, 0] = ar_start(batch, dim, rng, start)
+    for t in range(1, length):
+        xs[:, t] = np.einsum("bij,bj->bi", W, xs[:, t - 1])  # x_{t+1} = W x_t
+    return xs, W
+
+
+def mesa_embedding(xs: np.ndarray) -> np.ndarray:
+    """Columns e_t = (0, x_t, x_{t-1}) with x_0 = 0: xs (B, T, d) -> E (B, 3d, T)."""
+    B, T, d = xs.shape
+    E = np.zeros((B, 3 * d, T), dtype=xs.dtype)
+    E[:, d:2 * d] = xs.transpose(0, 2, 1)
+    E[:, 2 * d:, 1:] = xs[:, :-1].transpose(0, 2, 1)
+    return E
