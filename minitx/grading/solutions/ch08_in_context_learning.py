@@ -2,17 +2,19 @@
 
 The prompt format is ``minitx.tasks.icl.interleave``; the learners are
 ``minitx.icl.baselines`` (least squares, ridge, gradient descent, Newton-Schulz); the LSA
-layer is ``minitx.icl.lsa.LinearSelfAttention``. The GD construction, the probe and the
-regret counter are written out here: they are a few lines each and the graded tests
-check them against definitions (the LSA layer reproducing a GD step, an exact fit giving
-r2 = 1, a brute-force regret count). The functions do not call one another, so a planted
-bug in one stays in that one.
+layer is ``minitx.icl.lsa.LinearSelfAttention``; the probe is ``minitx.icl.probes`` (with no
+ridge) and the regret counter ``minitx.tasks.bandits.cumulative_regret``. The GD construction
+is written out here; the graded tests check it against its definition (the LSA layer
+reproducing a GD step). The functions do not call one another, so a planted bug in one
+stays in that one.
 """
 
 import numpy as np
 
 from minitx.icl import baselines
+from minitx.icl import probes
 from minitx.icl.lsa import LinearSelfAttention
+from minitx.tasks import bandits
 from minitx.tasks.icl import interleave
 
 
@@ -60,16 +62,13 @@ def lsa_weights_for_gd(dim, lr):
 
 def fit_linear_probe(H, target):
     H, target = _f64(H), _f64(target)
-    design = np.hstack([H, np.ones((len(H), 1))])
-    coef = np.linalg.lstsq(design, target, rcond=None)[0]
-    residual = target - design @ coef
+    weights, bias = probes.fit_linear_probe(H, target, ridge=0.0)
+    residual = target - (H @ weights + bias)
     total = ((target - target.mean()) ** 2).sum()
     r2 = 1.0 - (residual @ residual) / total if total > 0 else 1.0
-    return coef[:-1], float(coef[-1]), float(r2)
+    return weights, bias, float(r2)
 
 
 def cumulative_regret(arm_means, actions):
-    arm_means = _f64(arm_means)
-    best = arm_means.max(axis=1)
-    pulled = np.take_along_axis(arm_means, np.asarray(actions, dtype=np.int64), axis=1)
-    return np.cumsum(best[:, None] - pulled, axis=1)
+    problems = bandits.Bandits(_f64(arm_means), kind="gaussian")  # any real means
+    return bandits.cumulative_regret(problems, np.asarray(actions, dtype=np.int64))
