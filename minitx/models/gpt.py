@@ -70,10 +70,13 @@ def gpt2_init_(named_parameters, n_layer, rng):
     """GPT-2 init in place: N(0, 0.02) weight matrices, zero biases, and the residual-stream
     output projections N(0, 0.02 / sqrt(2 n_layer)) so the residual sum stays O(1).
 
-    Only parameters named ``weight`` (of Linear, Embedding, ...) are redrawn: a mixer's own
-    structured parameters (an SSM's A, its step sizes) keep the initialisation their paper
-    prescribes."""
+    Only parameters named ``weight`` (of Linear, Embedding, ...) are redrawn, and none that
+    carries ``p._no_reinit = True`` (the flag mamba_ssm uses): a mixer's structured parameters
+    (an SSM's A, its step-size projection and bias, its convolution) keep the initialisation
+    their paper prescribes."""
     for name, p in named_parameters:
+        if getattr(p, "_no_reinit", False):
+            continue
         if p.ndim >= 2 and name.rsplit(".", 1)[-1] == "weight":
             std = 0.02
             if name.endswith(("out.weight", "proj.weight")):
