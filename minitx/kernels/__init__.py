@@ -58,6 +58,12 @@ from .recurrence import (
     linear_recurrence_forward,
     linear_recurrence_forward_ref,
 )
+from .selective_scan import (
+    selective_scan_backward,
+    selective_scan_backward_ref,
+    selective_scan_forward,
+    selective_scan_forward_ref,
+)
 from .softmax import (
     log_softmax_backward,
     log_softmax_backward_ref,
@@ -122,6 +128,10 @@ __all__ = [
     "flash_backward_ref",
     "lean_decode",
     "lean_decode_ref",
+    "selective_scan_forward",
+    "selective_scan_forward_ref",
+    "selective_scan_backward",
+    "selective_scan_backward_ref",
 ]
 
 KERNELS = tuple(name for name in __all__ if not name.endswith("_ref"))
