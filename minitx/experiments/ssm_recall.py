@@ -1,0 +1,192 @@
+"""Which sequence models can recall? Selective copying, induction heads and COPY.
+
+Papers: "Mamba: Linear-Time Sequence Modeling with Selective State Spaces" (Sec. 4.1:
+selective copying and induction heads; Table 2's extrapolation of induction heads from
+the training length to much longer sequences) and "Can Mamba Always Enjoy the 'Free
+Lunch'?" (COPY needs a state that grows with the length copied).
+
+Three parts, every model with the same budget (d_model, layers, steps, batch, lr):
+
+  1. selective copying: each mixer in ``models`` in a small GPT.  The paper's claim: a
+     time-invariant SSM (S4D; a fixed convolution kernel) cannot pick the data tokens
+     out of the noise at random positions, a selective one (Mamba) can, and attention can.
+  2. induction heads, trained at ``ih_train_len`` and evaluated at every length in
+     ``ih_eval_lens``.  Softmax attention here has GPT's learned absolute positions
+     (the mixers in ``learned_positions``), whose rows past the training length were
+     never trained, so it should fail there; the SSMs have no position embedding and
+     should keep their accuracy.
+  3. a state-size sweep of ``sweep_model`` (its option ``sweep_option``, Mamba's d_state N)
+     against COPY length L: accuracy falls when N is too small for L.
+
+``parts`` picks which of the three run. Writes result.json, accuracy.png (bars per model
+and task), extrapolation.png (part 2) and state_sweep.png (part 3, a heat map).
+
+Cost: the default trains 5 models x 2 tasks x 600 steps plus 16 sweep runs x 300 steps of
+a 2-layer, 32-wide GPT on sequences of 8..64 tokens (estimated at ~15 min on two idle
+cores, not measured here; ``quick()`` trains two models on selective copying only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write_json
+from ..tasks import recall
+from . import _recall_plots as plots
+from ._recall_training import check_models, run_one
+
+NAME = "ssm-recall"
+SUMMARY = ("selective copying, induction-head extrapolation and a COPY state-size sweep: "
+           "transformer vs S4D, H3, Hyena, Mamba (Mamba paper Sec. 4.1; 'Free Lunch')")
+
+
+PARTS = ("selective-copy", "induction-heads", "state-sweep")
+
+
+@dataclass(frozen=True)
+class Config:
+    parts: tuple = PARTS           # which of the three parts to run
+    models: tuple = ("softmax", "s4d", "h3", "hyena", "mamba")
+    learned_positions: tuple = ("softmax",)  # mixers that get GPT's learned absolute positions
+    d_model: int = 32
+    n_layer: int = 2
+    n_head: int = 2
+    batch_size: int = 32
+    steps: int = 600
+    lr: float = 3e-3
+    n_symbols: int = 8             # data symbols of every task
+    sc_memorize: int = 4           # selective copying: data tokens to copy
+    sc_noise: int = 28             # ... among this many noise tokens (T = noise + 2 memorize)
+    ih_train_len: int = 32         # induction heads: training length
+    ih_eval_lens: tuple = (32, 64, 128, 256)
+    sweep_model: str = "mamba"
+    sweep_option: str = "d_state"  # the mixer option that sets the state size
+    sweep_states: tuple = (2, 4, 8, 16)
+    sweep_lengths: tuple = (4, 8, 16, 32)
+    sweep_d_model: int = 16
+    sweep_steps: int = 300
+    eval_batch: int = 256
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self):
+        unknown = [p for p in self.parts if p not in PARTS]
+        if unknown or not self.parts:
+            raise ValueError(f"ssm-recall: parts {list(self.parts)} (accepted: any of "
+                             f"{', '.join(PARTS)})")
+        check_models(self.models)
+        check_models(self.learned_positions, "learned_positions")
+        if "state-sweep" in self.parts:
+            check_models([self.sweep_model], "sweep_model")
+        for name in ("d_model", "n_layer", "n_head", "batch_size", "steps", "n_symbols",
+                     "sc_memorize", "ih_train_len", "eval_batch", "sweep_d_model", "sweep_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ssm-recall: {name} must be >= 1, got {getattr(self, name)}")
+        if self.ih_train_len < 3 or min(self.ih_eval_lens, default=3) < 3:
+            raise ValueError(f"ssm-recall: induction-head lengths must be >= 3, got "
+                             f"{self.ih_train_len} and {self.ih_eval_lens}")
+        if not self.sweep_states or not self.sweep_lengths or min(self.sweep_states) < 1 \
+                or min(self.sweep_lengths) < 1:
+            raise ValueError(f"ssm-recall: sweep_states {self.sweep_states} and sweep_lengths "
+                             f"{self.sweep_lengths} must be >= 1")
+
+    @classmethod
+    def quick(cls):
+        """Selective copying only, S4D and Mamba, 150 steps on 20-token sequences."""
+        return cls(parts=("selective-copy",), models=("s4d", "mamba"), steps=150, sc_memorize=4,
+                   sc_noise=12, eval_batch=128)
+
+
+# ----------------------------------------------------------------------------- the tasks
+
+def selective_copy_maker(cfg):
+    def make(batch, rng, _length=None):
+        return recall.selective_copy(batch, cfg.sc_memorize, cfg.sc_noise, cfg.n_symbols, rng)
+    return make
+
+
+def induction_maker(cfg):
+    def make(batch, rng, length=None):
+        return recall.induction_heads(batch, length or cfg.ih_train_len, cfg.n_symbols, rng)
+    return make
+
+
+def copy_maker(cfg, length):
+    def make(batch, rng, _length=None):
+        return recall.copy(batch, length, cfg.n_symbols, rng)
+    return make
+
+
+# ------------------------------------------------------------------------------- the runs
+
+def run_selective_copy(cfg) -> dict:
+    vocab = recall.vocab_size("selective-copy", n_symbols=cfg.n_symbols)
+    T = cfg.sc_noise + 2 * cfg.sc_memorize
+    return {m: run_one(m, selective_copy_maker(cfg), vocab, T, cfg) for m in cfg.models}
+
+
+def run_induction(cfg) -> dict:
+    vocab = recall.vocab_size("induction-heads", n_symbols=cfg.n_symbols)
+    lengths = sorted(set(cfg.ih_eval_lens) | {cfg.ih_train_len})
+    out = {}
+    for m in cfg.models:
+        row = run_one(m, induction_maker(cfg), vocab, max(lengths), cfg, eval_lengths=lengths)
+        row["lengths"] = lengths
+        row["accuracy_by_length"] = [row["accuracy"][n] for n in lengths]
+        row["accuracy"] = row["accuracy"][cfg.ih_train_len]  # at the training length
+        out[m] = row
+    return out
+
+
+def run_state_sweep(cfg) -> dict:
+    """accuracy[i][j]: sweep_model with state size sweep_states[i] on COPY of sweep_lengths[j]."""
+    vocab = recall.vocab_size("copy", n_symbols=cfg.n_symbols)
+    acc = np.zeros((len(cfg.sweep_states), len(cfg.sweep_lengths)))
+    seconds = 0.0
+    for i, n in enumerate(cfg.sweep_states):
+        for j, length in enumerate(cfg.sweep_lengths):
+            row = run_one(cfg.sweep_model, copy_maker(cfg, length), vocab, 2 * length, cfg,
+                          d_model=cfg.sweep_d_model, steps=cfg.sweep_steps,
+                          mixer_options={cfg.sweep_option: n})
+            acc[i, j] = row["accuracy"]
+            seconds += row["train_seconds"]
+    return {"model": cfg.sweep_model, "option": cfg.sweep_option,
+            "states": list(cfg.sweep_states), "lengths": list(cfg.sweep_lengths),
+            "accuracy": acc.tolist(), "chance": 1.0 / cfg.n_symbols, "train_seconds": seconds}
+
+
+def run(cfg: Config, out_dir) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"experiment": NAME, "config": asdict(cfg), "chance": 1.0 / cfg.n_symbols}
+    if "selective-copy" in cfg.parts:
+        result["selective_copy"] = run_selective_copy(cfg)
+    if "induction-heads" in cfg.parts:
+        result["induction_heads"] = run_induction(cfg)
+        plots.extrapolation(result, out / "extrapolation.png")
+    if "state-sweep" in cfg.parts:
+        result["state_sweep"] = run_state_sweep(cfg)
+        plots.state_heatmap(result["state_sweep"], out / "state_sweep.png")
+    if "selective_copy" in result or "induction_heads" in result:
+        plots.accuracy_bars(result, out / "accuracy.png")
+    write_json(result, out / "result.json")
+    return result
+
+
+def summary_lines(result) -> list:
+    lines = []
+    for task in [t for t in ("selective_copy", "induction_heads") if t in result]:
+        accs = ", ".join(f"{m} {r['accuracy']:.0%}" for m, r in result[task].items())
+        lines.append(f"{task.replace('_', ' ')} (answer accuracy): {accs}")
+    for m, r in result.get("induction_heads", {}).items():
+        curve = ", ".join(f"T={n}: {a:.0%}" for n, a in zip(r["lengths"], r["accuracy_by_length"]))
+        lines.append(f"  {m} extrapolation: {curve}")
+    if "state_sweep" in result:
+        s = result["state_sweep"]
+        lines.append(f"{s['model']} on COPY, rows {s['option']} = {s['states']}, "
+                     f"columns L = {s['lengths']}:")
+        lines += ["  " + " ".join(f"{a:5.0%}" for a in row) for row in s["accuracy"]]
+    return lines
