@@ -24,6 +24,12 @@ from .cross_entropy import (
     cross_entropy_forward_ref,
 )
 from .decode import lean_decode, lean_decode_ref
+from .gated_scan import (
+    gated_scan_backward,
+    gated_scan_backward_ref,
+    gated_scan_forward,
+    gated_scan_forward_ref,
+)
 from .elementwise import (
     gelu_erf_backward,
     gelu_erf_backward_ref,
@@ -132,6 +138,10 @@ __all__ = [
     "selective_scan_forward_ref",
     "selective_scan_backward",
     "selective_scan_backward_ref",
+    "gated_scan_forward",
+    "gated_scan_forward_ref",
+    "gated_scan_backward",
+    "gated_scan_backward_ref",
 ]
 
 KERNELS = tuple(name for name in __all__ if not name.endswith("_ref"))

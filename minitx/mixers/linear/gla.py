@@ -30,13 +30,21 @@ from ...autograd.ops_reduce import cumsum
 from ...autograd.ops_shape import cat, tril
 from ...nn import Linear, Module, RMSNorm
 from ..registry import register
+from ._scan_ops import gated_scan
 from .linear_attention import _pad_time
 
 FORMS = ("chunked", "recurrent")
 
 
 def recurrent_form(q, k, v, log_a):
-    """S_t = diag(alpha_t) S_{t-1} + k_t^T v_t, o_t = q_t S_t, token by token."""
+    """S_t = diag(alpha_t) S_{t-1} + k_t^T v_t, o_t = q_t S_t, token by token, as one
+    autograd node over the Numba scan (minitx.kernels.gated_scan): O(T D^2), no graph per
+    token."""
+    return gated_scan(q, k, v, log_a)  # (B, H, T, Dv)
+
+
+def recurrent_form_loop(q, k, v, log_a):
+    """The same recurrence as a Python loop of autograd ops, the form to read."""
     S, outs = None, []
     for q_t, k_t, v_t, la_t in zip(*(x.split(1, dim=2) for x in (q, k, v, log_a))):
         write = k_t.mT @ v_t  # (B, H, Dk, Dv)

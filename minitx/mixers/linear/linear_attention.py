@@ -11,7 +11,8 @@ Paper: "Transformers are RNNs: Fast Autoregressive Transformers with Linear Atte
 
 One semantics, three forms (tests prove them equal, and equal to the T x T matrix):
     parallel    A = tril(phi(Q) phi(K)^T), y = A V / rowsum(A)      O(T^2 D) time
-    recurrent   the loop above, one token at a time                O(T D Dv), O(D Dv) state
+    recurrent   the loop above, one token at a time (the Numba gated scan of
+                kernels.gated_scan; ``recurrent_form_loop`` is the Python loop)  O(T D Dv)
     chunked     chunks of C tokens: inside a chunk the parallel form, across chunks the
                 state, carried by a cumulative sum over chunk states: O(T C D + T D Dv)
 Without a causal mask the whole sequence shares one state: y = phi(Q) (phi(K)^T V) / ...,
@@ -29,6 +30,7 @@ from ...autograd.ops_shape import cat, tril
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
 from ..registry import register
+from ._scan_ops import gated_scan
 
 EPS = 1e-6  # keeps 0 / 0 away when relu features vanish
 FEATURE_MAPS = ("elu", "relu")
@@ -61,7 +63,16 @@ def global_form(fq, fk, v, eps=EPS):
 
 
 def recurrent_form(fq, fk, v, eps=EPS):
-    """The RNN: S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t), token by token."""
+    """The RNN: S_t = S_{t-1} + phi(k_t) v_t^T, z_t = z_{t-1} + phi(k_t), token by token.
+    The numerator phi(q_t) S_t is the gated scan with alpha = 1 (log alpha = 0), one autograd
+    node over the Numba kernel; z_t is a cumulative sum of phi(k). O(T D Dv)."""
+    num = gated_scan(fq, fk, v, np.zeros(fq.shape, fq.dtype))  # (B, H, T, Dv)
+    z = cumsum(fk, 2)  # z_t   (B, H, T, D)
+    return num / ((fq * z).sum(-1, keepdim=True) + eps)
+
+
+def recurrent_form_loop(fq, fk, v, eps=EPS):
+    """The same RNN as a Python loop of autograd ops, the form to read."""
     B, H, T, D = fq.shape
     qs, ks, vs = (t.split(1, dim=2) for t in (fq, fk, v))  # split once, not x[:, t] per step
     S, z, outs = None, None, []
