@@ -24,6 +24,12 @@ from .cross_entropy import (
     cross_entropy_forward_ref,
 )
 from .decode import lean_decode, lean_decode_ref
+from .delta_scan import (
+    delta_scan_backward,
+    delta_scan_backward_ref,
+    delta_scan_forward,
+    delta_scan_forward_ref,
+)
 from .gated_scan import (
     gated_scan_backward,
     gated_scan_backward_ref,
@@ -142,6 +148,10 @@ __all__ = [
     "gated_scan_forward_ref",
     "gated_scan_backward",
     "gated_scan_backward_ref",
+    "delta_scan_forward",
+    "delta_scan_forward_ref",
+    "delta_scan_backward",
+    "delta_scan_backward_ref",
 ]
 
 KERNELS = tuple(name for name in __all__ if not name.endswith("_ref"))

@@ -35,6 +35,7 @@ from ...autograd.function import Function
 from ...autograd.ops_shape import cat, tril
 from ...nn import Linear, Module, RMSNorm
 from ..registry import register
+from ._scan_ops import delta_scan
 from .linear_attention import _pad_time
 
 FORMS = ("chunked", "recurrent")
@@ -62,7 +63,15 @@ def l2_normalize(x, eps=1e-6):
 
 
 def recurrent_form(q, k, v, beta):
-    """The delta rule one token at a time; q, k, v (B, H, T, D), beta (B, H, T, 1)."""
+    """The delta rule one token at a time, as one autograd node over the Numba delta scan
+    (``minitx.kernels.delta_scan``, hand-written reverse-time backward); q, k, v (B, H, T, D),
+    beta (B, H, T, 1) -> o (B, H, T, D). Equals ``recurrent_form_loop``. Cost O(T D^2)."""
+    return delta_scan(q, k, v, beta)
+
+
+def recurrent_form_loop(q, k, v, beta):
+    """The delta rule one token at a time as a Python loop of autograd ops (the readable
+    version of ``recurrent_form``); q, k, v (B, H, T, D), beta (B, H, T, 1)."""
     S, outs = None, []
     for q_t, k_t, v_t, b_t in zip(*(x.split(1, dim=2) for x in (q, k, v, beta))):
         correction = v_t if S is None else v_t - k_t @ S  # v_t - k_t S_{t-1}   (B, H, 1, Dv)
