@@ -6,6 +6,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
+
+# The tests multiply small matrices, which a second BLAS thread does not speed up; when the
+# other core is busy (a Numba kernel, another process) OpenBLAS's spinning second thread
+# made training steps up to 10x slower. One BLAS thread here, and in subprocesses (notebook
+# kernels, the no-JIT re-runs) through the environment.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+threadpool_limits(limits=1, user_api="blas")
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 ROOT = Path(__file__).resolve().parents[1]
