@@ -178,11 +178,11 @@ def test_chapters_pair_with_exercise_sets_by_number(tmp_path):
     with pytest.raises(ValueError, match="named NN_topic.ipynb"):
         book.prepare_chapters(tmp_path / "book", tmp_path / "nb", None, REPO / "exercises")
     (tmp_path / "nb" / "intro.ipynb").unlink()
-    for name in ("00_demo", "07_unpaired"):
+    for name in ("00_demo", "42_unpaired"):
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T")]),
                        tmp_path / "nb" / f"{name}.ipynb")
     written = book.prepare_chapters(tmp_path / "book", tmp_path / "nb", None, REPO / "exercises")
-    assert [p.name for p in written] == ["00_demo.ipynb", "07_unpaired.ipynb"]
+    assert [p.name for p in written] == ["00_demo.ipynb", "42_unpaired.ipynb"]
     demo = nbformat.read(written[0], as_version=4)
     assert "exercises/ch00_demo.md" in demo.cells[-1].source
     assert len(nbformat.read(written[1], as_version=4).cells) == 1  # no set, no link
