@@ -36,37 +36,17 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit, prange
-from .gated_scan import CHUNK
+from ._matrix_scan import CHUNK, FAST, check_inputs, n_chunks, run_backward, run_forward
 
 __all__ = [
     "delta_scan_forward", "delta_scan_forward_ref",
     "delta_scan_backward", "delta_scan_backward_ref", "check_delta_inputs", "CHUNK",
 ]
 
-_FAST = dict(parallel=True, fastmath={"reassoc", "contract"})
-
-
 def check_delta_inputs(q, k, v, beta):
     """Clear errors for bad shapes or dtypes; returns (B, H, T, Dk, Dv)."""
-    for name, a in (("q", q), ("k", k), ("v", v), ("beta", beta)):
-        if not isinstance(a, np.ndarray) or a.ndim != 4:
-            raise ValueError(f"delta scan: {name} must be a 4-d array (B, H, T, D), got "
-                             f"{getattr(a, 'shape', type(a).__name__)}")
-        if a.dtype not in (np.float32, np.float64) or a.dtype != q.dtype:
-            raise ValueError(f"delta scan: {name} has dtype {a.dtype}; accepted: float32 or "
-                             f"float64, the same for q, k, v, beta (q is {q.dtype})")
-    if k.shape != q.shape:
-        raise ValueError(f"delta scan: k {k.shape} must have q's shape {q.shape}")
-    if v.shape[:3] != q.shape[:3]:
-        raise ValueError(f"delta scan: v {v.shape} must share (B, H, T) = {q.shape[:3]} with q")
-    if beta.shape != q.shape[:3] + (1,):
-        raise ValueError(f"delta scan: beta has shape {beta.shape}; accepted: "
-                         f"{q.shape[:3] + (1,)} (one writing strength per token and head)")
-    return (*q.shape, v.shape[-1])
-
-
-def _n_chunks(T):
-    return max(1, -(-T // CHUNK))
+    return check_inputs("delta scan", q, k, v, beta, "beta", q.shape[:3] + (1,),
+                        "one writing strength per token and head")
 
 
 # ----- references: the loops a learner reads -----------------------------------------------
@@ -82,7 +62,7 @@ def delta_scan_forward_ref(q, k, v, beta):
     B, H, T, Dk, Dv = check_delta_inputs(q, k, v, beta)
     S = np.zeros((B, H, Dk, Dv), q.dtype)
     o = np.empty((B, H, T, Dv), q.dtype)
-    ckpt = np.zeros((B, H, _n_chunks(T), Dk, Dv), q.dtype)
+    ckpt = np.zeros((B, H, n_chunks(T), Dk, Dv), q.dtype)
     for t in range(T):
         if t % CHUNK == 0:
             ckpt[:, :, t // CHUNK] = S  # the state entering chunk t // CHUNK
@@ -96,7 +76,7 @@ def delta_scan_backward_ref(q, k, v, beta, grad_o, ckpt):
     B, H, T, Dk, Dv = check_delta_inputs(q, k, v, beta)
     dq, dk, dv, dbeta = (np.empty_like(x) for x in (q, k, v, beta))
     G = np.zeros((B, H, Dk, Dv), q.dtype)  # dL/dS_t, gathered from the future
-    for c in range(_n_chunks(T) - 1, -1, -1):
+    for c in range(n_chunks(T) - 1, -1, -1):
         t0, t1 = c * CHUNK, min(T, (c + 1) * CHUNK)
         states, res = [ckpt[:, :, c]], []  # states[i] = S_{t0 + i - 1}, res[i] = r_{t0 + i}
         for t in range(t0, t1):
@@ -119,7 +99,7 @@ def delta_scan_backward_ref(q, k, v, beta, grad_o, ckpt):
 
 
 # ----- compiled twins -----------------------------------------------------------------------
-@njit(**_FAST)
+@njit(**FAST)
 def _forward(q, k, v, beta, o, ckpt, chunk):
     B, H, T, Dk = q.shape
     Dv = v.shape[-1]
@@ -147,7 +127,7 @@ def _forward(q, k, v, beta, o, ckpt, chunk):
                     o_t[j] += q_ti * s
 
 
-@njit(**_FAST)
+@njit(**FAST)
 def _backward(q, k, v, beta, go, ckpt, chunk, dq, dk, dv, dbeta):
     B, H, T, Dk = q.shape
     Dv = v.shape[-1]
@@ -209,22 +189,9 @@ def _prepared(q, k, v, beta):
 
 def delta_scan_forward(q, k, v, beta):
     """Numba twin of ``delta_scan_forward_ref``: (o, checkpoints)."""
-    q, k, v, beta = _prepared(q, k, v, beta)
-    B, H, T, Dk = q.shape
-    o = np.empty((B, H, T, v.shape[-1]), q.dtype)
-    ckpt = np.zeros((B, H, _n_chunks(T), Dk, v.shape[-1]), q.dtype)
-    _forward(q, k, v, beta, o, ckpt, CHUNK)
-    return o, ckpt
+    return run_forward(_forward, *_prepared(q, k, v, beta))
 
 
 def delta_scan_backward(q, k, v, beta, grad_o, ckpt):
     """Numba twin of ``delta_scan_backward_ref``: (dq, dk, dv, dbeta)."""
-    q, k, v, beta = _prepared(q, k, v, beta)
-    if grad_o.shape != q.shape[:3] + (v.shape[-1],):
-        raise ValueError(f"delta scan: grad_o has shape {grad_o.shape}, expected "
-                         f"{q.shape[:3] + (v.shape[-1],)}")
-    go = np.ascontiguousarray(grad_o, dtype=q.dtype)
-    ckpt = np.ascontiguousarray(ckpt, dtype=q.dtype)
-    dq, dk, dv, dbeta = (np.empty_like(x) for x in (q, k, v, beta))
-    _backward(q, k, v, beta, go, ckpt, CHUNK, dq, dk, dv, dbeta)
-    return dq, dk, dv, dbeta
+    return run_backward("delta scan", _backward, *_prepared(q, k, v, beta), grad_o, ckpt)

@@ -35,36 +35,17 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit, prange
-
-CHUNK = 64  # steps between two saved states
+from ._matrix_scan import CHUNK, FAST, check_inputs, n_chunks, run_backward, run_forward
 
 __all__ = [
     "gated_scan_forward", "gated_scan_forward_ref",
     "gated_scan_backward", "gated_scan_backward_ref", "check_gated_inputs", "CHUNK",
 ]
 
-_FAST = dict(parallel=True, fastmath={"reassoc", "contract"})
-
-
 def check_gated_inputs(q, k, v, log_a):
     """Clear errors for bad shapes or dtypes; returns (B, H, T, Dk, Dv)."""
-    for name, a in (("q", q), ("k", k), ("v", v), ("log_a", log_a)):
-        if not isinstance(a, np.ndarray) or a.ndim != 4:
-            raise ValueError(f"gated scan: {name} must be a 4-d array (B, H, T, D), got "
-                             f"{getattr(a, 'shape', type(a).__name__)}")
-        if a.dtype not in (np.float32, np.float64) or a.dtype != q.dtype:
-            raise ValueError(f"gated scan: {name} has dtype {a.dtype}; accepted: float32 or "
-                             f"float64, the same for q, k, v, log_a (q is {q.dtype})")
-    if k.shape != q.shape or log_a.shape != q.shape:
-        raise ValueError(f"gated scan: k {k.shape} and log_a {log_a.shape} must have q's "
-                         f"shape {q.shape}")
-    if v.shape[:3] != q.shape[:3]:
-        raise ValueError(f"gated scan: v {v.shape} must share (B, H, T) = {q.shape[:3]} with q")
-    return (*q.shape, v.shape[-1])
-
-
-def _n_chunks(T):
-    return max(1, -(-T // CHUNK))
+    return check_inputs("gated scan", q, k, v, log_a, "log_a", q.shape,
+                        "one log gate per key entry, q's shape")
 
 
 # ----- references: the loops a learner reads -----------------------------------------------
@@ -80,7 +61,7 @@ def gated_scan_forward_ref(q, k, v, log_a):
     alpha = np.exp(log_a)
     S = np.zeros((B, H, Dk, Dv), q.dtype)
     o = np.empty((B, H, T, Dv), q.dtype)
-    ckpt = np.zeros((B, H, _n_chunks(T), Dk, Dv), q.dtype)
+    ckpt = np.zeros((B, H, n_chunks(T), Dk, Dv), q.dtype)
     for t in range(T):
         if t % CHUNK == 0:
             ckpt[:, :, t // CHUNK] = S  # the state entering chunk t // CHUNK
@@ -96,7 +77,7 @@ def gated_scan_backward_ref(q, k, v, log_a, grad_o, ckpt):
     dq, dk, dlog_a = np.empty_like(q), np.empty_like(k), np.empty_like(log_a)
     dv = np.empty_like(v)
     G = np.zeros((B, H, Dk, Dv), q.dtype)  # dL/dS_t, gathered from the future
-    for c in range(_n_chunks(T) - 1, -1, -1):
+    for c in range(n_chunks(T) - 1, -1, -1):
         t0, t1 = c * CHUNK, min(T, (c + 1) * CHUNK)
         states = [ckpt[:, :, c]]  # states[i] = S_{t0 + i - 1}
         for t in range(t0, t1):
@@ -113,7 +94,7 @@ def gated_scan_backward_ref(q, k, v, log_a, grad_o, ckpt):
 
 
 # ----- compiled twins -----------------------------------------------------------------------
-@njit(**_FAST)
+@njit(**FAST)
 def _forward(q, k, v, alpha, o, ckpt, chunk):
     B, H, T, Dk = q.shape
     Dv = v.shape[-1]
@@ -134,7 +115,7 @@ def _forward(q, k, v, alpha, o, ckpt, chunk):
                     o_t[j] += q_ti * s
 
 
-@njit(**_FAST)
+@njit(**FAST)
 def _backward(q, k, v, alpha, go, ckpt, chunk, dq, dk, dv, dla):
     B, H, T, Dk = q.shape
     Dv = v.shape[-1]
@@ -181,22 +162,9 @@ def _prepared(q, k, v, log_a):
 
 def gated_scan_forward(q, k, v, log_a):
     """Numba twin of ``gated_scan_forward_ref``: (o, checkpoints)."""
-    q, k, v, alpha = _prepared(q, k, v, log_a)
-    B, H, T, Dk = q.shape
-    o = np.empty((B, H, T, v.shape[-1]), q.dtype)
-    ckpt = np.zeros((B, H, _n_chunks(T), Dk, v.shape[-1]), q.dtype)
-    _forward(q, k, v, alpha, o, ckpt, CHUNK)
-    return o, ckpt
+    return run_forward(_forward, *_prepared(q, k, v, log_a))
 
 
 def gated_scan_backward(q, k, v, log_a, grad_o, ckpt):
     """Numba twin of ``gated_scan_backward_ref``: (dq, dk, dv, dlog_a)."""
-    q, k, v, alpha = _prepared(q, k, v, log_a)
-    if grad_o.shape != q.shape[:3] + (v.shape[-1],):
-        raise ValueError(f"gated scan: grad_o has shape {grad_o.shape}, expected "
-                         f"{q.shape[:3] + (v.shape[-1],)}")
-    go = np.ascontiguousarray(grad_o, dtype=q.dtype)
-    ckpt = np.ascontiguousarray(ckpt, dtype=q.dtype)
-    dq, dk, dv, dla = (np.empty_like(x) for x in (q, k, v, q))
-    _backward(q, k, v, alpha, go, ckpt, CHUNK, dq, dk, dv, dla)
-    return dq, dk, dv, dla
+    return run_backward("gated scan", _backward, *_prepared(q, k, v, log_a), grad_o, ckpt)

@@ -18,19 +18,29 @@ from ...kernels.gated_scan import gated_scan_backward, gated_scan_forward
 __all__ = ["GatedScan", "gated_scan", "DeltaScan", "delta_scan"]
 
 
-class GatedScan(Function):
-    """o = gated scan of (q, k, v, log_a), all (B, H, T, D); log_a may be a plain array."""
+class MatrixScan(Function):
+    """One graph node over a checkpointed matrix-state scan: the forward runs the compiled
+    scan and keeps its checkpoints, the backward the compiled reverse-time adjoint.
+    Subclasses name their pair of array kernels in ``kernels``."""
 
-    @staticmethod
-    def forward(ctx, q, k, v, log_a):
-        o, ckpt = gated_scan_forward(q, k, v, log_a)
-        ctx.save_for_backward(q, k, v, log_a, ckpt)
+    kernels = ()  # (forward(q, k, v, c) -> (o, ckpt), backward(q, k, v, c, grad_o, ckpt))
+
+    @classmethod
+    def forward(cls, ctx, q, k, v, control):
+        o, ckpt = cls.kernels[0](q, k, v, control)
+        ctx.save_for_backward(q, k, v, control, ckpt)
         return o
 
-    @staticmethod
-    def backward(ctx, grad_o):
-        q, k, v, log_a, ckpt = ctx.saved
-        return gated_scan_backward(q, k, v, log_a, grad_o, ckpt)
+    @classmethod
+    def backward(cls, ctx, grad_o):
+        *inputs, ckpt = ctx.saved
+        return cls.kernels[1](*inputs, grad_o, ckpt)
+
+
+class GatedScan(MatrixScan):
+    """o = gated scan of (q, k, v, log_a), all (B, H, T, D); log_a may be a plain array."""
+
+    kernels = (gated_scan_forward, gated_scan_backward)
 
 
 def gated_scan(q, k, v, log_a):
@@ -39,24 +49,12 @@ def gated_scan(q, k, v, log_a):
     return GatedScan.apply(q, k, v, log_a)
 
 
-# ----- the delta rule (DeltaNet) ------------------------------------------------------------
-
-
-class DeltaScan(Function):
+class DeltaScan(MatrixScan):
     """o = delta-rule scan of q, k (B, H, T, Dk), v (B, H, T, Dv), beta (B, H, T, 1). Paper:
     "Parallelizing Linear Transformers with the Delta Rule over Sequence Length" (Yang et al.),
     S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1}), o_t = q_t S_t. Cost O(B H T Dk Dv)."""
 
-    @staticmethod
-    def forward(ctx, q, k, v, beta):
-        o, ckpt = delta_scan_forward(q, k, v, beta)
-        ctx.save_for_backward(q, k, v, beta, ckpt)
-        return o
-
-    @staticmethod
-    def backward(ctx, grad_o):
-        q, k, v, beta, ckpt = ctx.saved
-        return delta_scan_backward(q, k, v, beta, grad_o, ckpt)
+    kernels = (delta_scan_forward, delta_scan_backward)
 
 
 def delta_scan(q, k, v, beta):
