@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -43,22 +41,15 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MODES, set_threads, threadpool_limits, times, torch  # noqa: E402
 import minitx  # noqa: E402
 import minitx.functional as F  # noqa: E402
 from minitx.kernels import decode  # noqa: E402
 from minitx.mixers.attention.flash import flash_attention  # noqa: E402
 
-try:
-    import torch
-except ImportError:  # the table then has no torch columns
-    torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
 
 B, H, D = 8, 4, 64
-MODES = ("fwd", "fwd+bwd")
 
 
 # ----- the three implementations: setup(T, rng) -> {mode: callable} --------------------------
@@ -115,25 +106,6 @@ def torch_calls(T, rng):
 
 
 # ----- measuring -----------------------------------------------------------------------------
-def set_threads(n):
-    numba.set_num_threads(n)
-    if torch is not None:
-        torch.set_num_threads(n)
-    if threadpool_limits is not None:
-        threadpool_limits(n, user_api="blas")
-
-
-def times(fn, repeats):
-    """(median, min) seconds of `repeats` calls after one warm-up call."""
-    fn()
-    runs = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs), min(runs)
-
-
 def _status_mb(key):
     with open("/proc/self/status") as f:
         for line in f:

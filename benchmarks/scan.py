@@ -22,28 +22,18 @@ the same count. The machine may be shared: the min is the robust number; run it 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MODES, set_threads, threadpool_limits, times, torch  # noqa: E402
 from minitx.kernels import selective_scan as S  # noqa: E402
 
-try:
-    import torch
-except ImportError:  # the table then has no torch columns
-    torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
 
 BATCH, D_INNER, D_STATE = 2, 256, 16
-MODES = ("fwd", "fwd+bwd")
 
 
 def make_inputs(L, rng, dtype=np.float32):
@@ -101,25 +91,6 @@ def torch_calls(args, g):
 
 
 # ----- measuring -----------------------------------------------------------------------------
-def set_threads(n):
-    numba.set_num_threads(n)
-    if torch is not None:
-        torch.set_num_threads(n)
-    if threadpool_limits is not None:
-        threadpool_limits(n, user_api="blas")
-
-
-def times(fn, repeats):
-    """(median, min) seconds of `repeats` calls after one warm-up call."""
-    fn()
-    runs = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs), min(runs)
-
-
 def check_agreement(rng):
     """The three implementations compute the same y (float64, small L) before timing them."""
     args, _ = make_inputs(64, rng, np.float64)
