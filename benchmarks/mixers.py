@@ -116,7 +116,7 @@ def main(argv=None):
         Ts, args.repeats, args.forms_T = Ts[:2], 1, min(args.forms_T, 512)
     if len(Ts) < 2:
         p.error(f"--max-T {args.max_T}: need at least two lengths (256 and 512)")
-    forms = tuple(n for n in speed.MULTI_FORM if not names or n in names)
+    forms = tuple(n for n in tuple(speed.LOOP_FORM) if not names or n in names)
     cfg = Config(speed_mixers=names, speed_Ts=Ts, repeats=args.repeats,
                  max_seconds=args.max_seconds, max_mb=args.max_mb, forms_T=args.forms_T,
                  forms_mixers=forms)

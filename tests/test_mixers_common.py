@@ -61,3 +61,12 @@ def test_step_equals_parallel_form(name):
     except (TypeError, ValueError) as e:  # a mixer may say clearly why it cannot decode
         pytest.skip(f"{name}: {e}")
     np.testing.assert_allclose(np.stack(outs, 1), mixer(x).data, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["linear", "gla", "deltanet"])
+def test_the_python_token_loop_form_equals_the_default_form(name):
+    """form="loop" runs recurrent_form_loop (the loop to read, and the benchmarks' baseline)."""
+    minitx.manual_seed(0)
+    m = mixers.build(name, d_model=12, n_heads=3).double()
+    x = minitx.tensor(np.random.default_rng(1).standard_normal((2, 9, 12)), dtype="float64")
+    np.testing.assert_allclose(m(x, form="loop").data, m(x).data, atol=1e-10)

@@ -30,7 +30,8 @@ from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 
 LENGTH_OPTIONS = ("max_len", "l_max")  # constructor options that must be >= T
-MULTI_FORM = ("linear", "gla", "deltanet", "norm-attention")  # mixers with a recurrent form
+# mixers with a recurrent form -> the form that runs it as a Python token loop
+LOOP_FORM = {"linear": "loop", "gla": "loop", "deltanet": "loop", "norm-attention": "recurrent"}
 
 
 def options_for(name: str, T: int) -> dict:
@@ -193,7 +194,7 @@ def form_times(name, T, d_model=64, n_heads=4, repeats=2, seed=0):
     token loop at length T, wall and CPU: {"fast_s", "recurrent_s", "speedup", "fast_cpu_s",
     "recurrent_cpu_s", "speedup_cpu"}."""
     fast, _ = _calls(name, T, d_model, n_heads, seed)
-    slow, _ = _calls(name, T, d_model, n_heads, seed, form="recurrent")
+    slow, _ = _calls(name, T, d_model, n_heads, seed, form=LOOP_FORM[name])
     fast()
     fast_s, fast_cpu = _best_time(fast, repeats, 3.0)
     slow_s, slow_cpu = _best_time(slow, max(1, repeats - 1), 1.0)

@@ -60,7 +60,7 @@ class Config:
     repeat_budget_s: float = 2.0       # stop repeating a measurement after this much time
     max_seconds: float = 20.0          # skip a T whose extrapolated forward+backward is slower
     max_mb: float = 4096.0             # ... or whose extrapolated peak memory is larger
-    forms_mixers: tuple = speed.MULTI_FORM
+    forms_mixers: tuple = tuple(speed.LOOP_FORM)
     forms_T: int = 4096
     quality_mixers: tuple = QUALITY_MIXERS
     tasks: tuple = quality.TASKS

@@ -34,11 +34,12 @@ from ... import functional as F
 from ...autograd.function import Function
 from ...autograd.ops_shape import cat, tril
 from ...nn import Linear, Module, RMSNorm
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from ._scan_ops import delta_scan
 from .linear_attention import _pad_time
 
-FORMS = ("chunked", "recurrent")
+FORMS = ("chunked", "recurrent", "loop")  # loop: recurrent_form_loop, the one to read
 
 
 class UnitLowerInverse(Function):
@@ -140,19 +141,19 @@ class DeltaNet(Module):
 
     def _inputs(self, x):
         """x (B, T, C) -> q, k, v (B, H, T, D) and beta (B, H, T, 1)."""
-        B, T, _ = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(self.d_model, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         q, k = l2_normalize(F.silu(q)), l2_normalize(F.silu(k))
         beta = F.sigmoid(self.beta_proj(x)).transpose(1, 2).unsqueeze(-1)  # (B, H, T, 1)
         return q, k, v, beta
 
     def forward(self, x, form=None):
-        B, T, C = x.shape
         q, k, v, beta = self._inputs(x)
-        y = chunked_form(q, k, v, beta, self.chunk_size) if (form or self.form) == "chunked" \
-            else recurrent_form(q, k, v, beta)
-        return self.out(self.norm(y.transpose(1, 2).reshape(B, T, C)))
+        form = form or self.form
+        if form == "chunked":
+            y = chunked_form(q, k, v, beta, self.chunk_size)
+        else:
+            y = (recurrent_form_loop if form == "loop" else recurrent_form)(q, k, v, beta)
+        return self.out(self.norm(merge_heads(y)))
 
     def init_state(self, batch):
         return {"S": None}

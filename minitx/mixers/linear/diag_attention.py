@@ -22,6 +22,7 @@ from ... import functional as F
 from ...autograd.ops_shape import cat
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from .linear_attention import _pad_time
 
@@ -44,9 +45,7 @@ class DiagAttention(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))  # each (B, H, T, D)
+        return qkv_heads(self.qkv(x), self.n_heads)  # each (B, H, T, D)
 
     def forward(self, x):
         B, T, C = x.shape
@@ -61,7 +60,7 @@ class DiagAttention(Module):
         y = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask,
                                            is_causal=self.causal)  # (B, H, N, w, D)
         y = y.reshape(B, self.n_heads, N * w, self.head_dim)[:, :, :T]
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     @staticmethod
     def _pad_mask(N, w, T):

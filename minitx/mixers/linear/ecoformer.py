@@ -31,6 +31,7 @@ from ... import functional as F
 from ...autograd.function import Function
 from ...autograd.ops_shape import cat
 from ...nn import Parameter
+from ..heads import qkv_heads
 from ..registry import register
 from .linear_attention import LinearAttention
 
@@ -79,18 +80,14 @@ class EcoFormer(LinearAttention):
         return SignSTE.apply(centred)
 
     def _features(self, x):
-        B, T, _ = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(self.d_model, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         binary = lambda h: cat([(h + 1.0) * 0.5, (1.0 - h) * 0.5], dim=-1)  # 0/1 entries
         return binary(self.codes(q)), binary(self.codes(k)), v
 
     def similarity_loss(self, x):
         """Mean squared gap between code similarity (1 - Ham / b, in [0, 1]) and the softmax
         attention weights rescaled to [0, 1] per row: a self-supervised target for the hash."""
-        B, T, _ = x.shape
-        q, k, _ = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(self.d_model, -1))
+        q, k, _ = qkv_heads(self.qkv(x), self.n_heads)
         target = F.softmax((q @ k.mT) * self.head_dim ** -0.5, dim=-1).data
         target = target / target.max(-1, keepdims=True)
         agree = (self.codes(q) @ self.codes(k).mT + self.n_bits) * (0.5 / self.n_bits)

@@ -35,6 +35,7 @@ from ... import functional as F
 from ...autograd.ops_reduce import cumsum
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from .transnormer import lightning_form
 
@@ -88,10 +89,8 @@ class Flowformer(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(C, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         fq, fk = F.sigmoid(q), F.sigmoid(k)
         y = causal_flow_attention(fq, fk, v, self.chunk_size) if self.causal else \
             flow_attention(fq, fk, v)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))

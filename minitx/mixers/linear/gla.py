@@ -29,11 +29,12 @@ from ... import functional as F
 from ...autograd.ops_reduce import cumsum
 from ...autograd.ops_shape import cat, tril
 from ...nn import Linear, Module, RMSNorm
+from ..heads import merge_heads, qkv_heads, split_heads
 from ..registry import register
 from ._scan_ops import gated_scan
 from .linear_attention import _pad_time
 
-FORMS = ("chunked", "recurrent")
+FORMS = ("chunked", "recurrent", "loop")  # loop: recurrent_form_loop, the one to read
 
 
 def recurrent_form(q, k, v, log_a):
@@ -90,11 +91,9 @@ class _GLABranch(Module):
 
     def forward(self, x):
         """x (B, T, C) -> q, k, v, log alpha, each (B, H, T, D)."""
-        B, T, C = x.shape
-        heads = lambda t: t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        q, k, v = (heads(t) for t in self.qkv(x).split(C, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         log_a = -F.softplus(-self.gate_up(self.gate_down(x))) * (1.0 / self.tau)  # log sigmoid
-        return q, k * self.head_dim ** -0.5, v, heads(log_a)
+        return q, k * self.head_dim ** -0.5, v, split_heads(log_a, self.n_heads)
 
 
 @register("gla")
@@ -121,11 +120,12 @@ class GatedLinearAttention(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def _run(self, branch, x, form):
-        B, T, C = x.shape
         q, k, v, log_a = branch(x)
-        y = chunked_form(q, k, v, log_a, self.chunk_size) if form == "chunked" else \
-            recurrent_form(q, k, v, log_a)
-        return y.transpose(1, 2).reshape(B, T, C)
+        if form == "chunked":
+            y = chunked_form(q, k, v, log_a, self.chunk_size)
+        else:
+            y = (recurrent_form_loop if form == "loop" else recurrent_form)(q, k, v, log_a)
+        return merge_heads(y)
 
     def _output(self, y, x):
         return self.out(self.norm(y) * F.silu(self.gate(x)))

@@ -31,6 +31,7 @@ import numpy as np
 from ... import functional as F
 from ...autograd.ops_shape import cat
 from ...nn import Parameter
+from ..heads import qkv_heads
 from ..registry import register
 from .linear_attention import LinearAttention
 
@@ -59,9 +60,7 @@ class Hedgehog(LinearAttention):
         return logits.exp()
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))
+        return qkv_heads(self.qkv(x), self.n_heads)
 
     def _features(self, x):
         q, k, v = self._heads(x)

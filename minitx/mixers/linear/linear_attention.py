@@ -29,12 +29,13 @@ from ...autograd.ops_reduce import cumsum
 from ...autograd.ops_shape import cat, tril
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from ._scan_ops import gated_scan
 
 EPS = 1e-6  # keeps 0 / 0 away when relu features vanish
 FEATURE_MAPS = ("elu", "relu")
-FORMS = ("chunked", "parallel", "recurrent")
+FORMS = ("chunked", "parallel", "recurrent", "loop")  # loop: recurrent_form_loop
 
 
 def feature_map(x, name: str):
@@ -73,7 +74,6 @@ def recurrent_form(fq, fk, v, eps=EPS):
 
 def recurrent_form_loop(fq, fk, v, eps=EPS):
     """The same RNN as a Python loop of autograd ops, the form to read."""
-    B, H, T, D = fq.shape
     qs, ks, vs = (t.split(1, dim=2) for t in (fq, fk, v))  # split once, not x[:, t] per step
     S, z, outs = None, None, []
     for q_t, k_t, v_t in zip(qs, ks, vs):  # each (B, H, 1, .)
@@ -143,9 +143,7 @@ class LinearAttention(Module):
 
     def _features(self, x):
         """x (B, T, C) -> phi(q), phi(k), v, each (B, H, T, D)."""
-        B, T, _ = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(self.d_model, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         return feature_map(q, self.feature_map), feature_map(k, self.feature_map), v
 
     def mix(self, fq, fk, v, form=None):
@@ -159,12 +157,13 @@ class LinearAttention(Module):
             return parallel_form(fq, fk, v, eps=eps)
         if form == "recurrent":
             return recurrent_form(fq, fk, v, eps)
+        if form == "loop":
+            return recurrent_form_loop(fq, fk, v, eps)
         return chunked_form(fq, fk, v, self.chunk_size, eps)
 
     def forward(self, x, form=None):
-        B, T, C = x.shape
         y = self.mix(*self._features(x), form=form)  # (B, H, T, D)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     def mixing_matrix(self, x):
         """The (B, H, T, T) matrix M with y_heads = M v: row-normalised tril(phi(Q) phi(K)^T),

@@ -33,6 +33,7 @@ from ... import functional as F
 from ...autograd.ops_shape import cat
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module, RMSNorm
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from .transnormer import lightning_form
 
@@ -71,8 +72,7 @@ class MixtureOfMemories(Module):
     def _inputs(self, x):
         """x (B, T, C) -> q, k, v (B, H, T, D) (q, k SiLU-activated) and gates (B, H, T, K)."""
         B, T, C = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(C, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         scores = self.router(x).reshape(B, T, self.n_heads, self.n_memories).transpose(1, 2)
         return F.silu(q), F.silu(k) * self.head_dim ** -0.5, v, top_k_gates(scores, self.top_k)
 
@@ -83,11 +83,10 @@ class MixtureOfMemories(Module):
         return cat(parts_q, dim=-1), cat(parts_k, dim=-1)
 
     def forward(self, x):
-        B, T, C = x.shape
         q, k, v, gates = self._inputs(x)
         qh, kh = self.block_features(q, k, gates)
         y = lightning_form(qh, kh, v, np.ones(self.n_heads), self.chunk_size)
-        return self.out(self.norm(y.transpose(1, 2).reshape(B, T, C)))
+        return self.out(self.norm(merge_heads(y)))
 
     def init_state(self, batch):
         return {"S": None}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...autograd.tensor import Tensor
+from ..heads import qkv_heads
 from ..registry import register
 from .linear_attention import LinearAttention
 
@@ -88,9 +89,7 @@ class Performer(LinearAttention):
         self.omega = orthogonal_gaussian(n_features, self.head_dim, np.random.default_rng(seed))
 
     def _features(self, x):
-        B, T, _ = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(self.d_model, -1))  # (B, H, T, D)
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)  # (B, H, T, D)
         return positive_features(q, self.omega, True), positive_features(k, self.omega, False), v
 
     def extra_repr(self):

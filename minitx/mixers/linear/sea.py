@@ -25,6 +25,7 @@ import numpy as np
 
 from ... import functional as F
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 from .linear_attention import feature_map
 
@@ -72,9 +73,7 @@ class SEA(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))
+        return qkv_heads(self.qkv(x), self.n_heads)
 
     def mask(self, q, k):
         """The estimated sparse mask (B, H, T, T) for queries and keys (B, H, T, D)."""
@@ -83,10 +82,9 @@ class SEA(Module):
         return estimated_mask(fq, fk_blocks, q.shape[2], self.block, self.top_k)
 
     def forward(self, x):
-        B, T, C = x.shape
         q, k, v = self._heads(x)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask(q, k))
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
 
 def feature_map_array(x):

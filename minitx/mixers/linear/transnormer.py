@@ -31,8 +31,9 @@ from ...autograd.ops_linalg import einsum
 from ...autograd.ops_shape import cat
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module, RMSNorm
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
-from .linear_attention import FEATURE_MAPS, FORMS, _pad_time, feature_map
+from .linear_attention import FEATURE_MAPS, _pad_time, feature_map
 
 
 def decay_mask(lam, T: int) -> np.ndarray:
@@ -88,9 +89,7 @@ FORM_FUNCTIONS = {"parallel": parallel_form, "recurrent": recurrent_form}
 
 def _heads(x, mixer):
     """(B, T, C) projections -> q, k, v each (B, H, T, D)."""
-    B, T, _ = x.shape
-    return (t.reshape(B, T, mixer.n_heads, mixer.head_dim).transpose(1, 2)
-            for t in mixer.qkv(x).split(mixer.d_model, -1))
+    return qkv_heads(mixer.qkv(x), mixer.n_heads)
 
 
 @register("norm-attention")
@@ -109,7 +108,7 @@ class NormAttention(Module):
         if feature_map not in FEATURE_MAPS + ("silu",):
             raise ValueError(f"norm-attention: unknown feature map {feature_map!r} (accepted: "
                              f"{', '.join(FEATURE_MAPS + ('silu',))})")
-        forms = ("lightning",) + FORMS[1:]
+        forms = ("lightning",) + tuple(FORM_FUNCTIONS)
         if form not in forms:
             raise ValueError(f"norm-attention: unknown form {form!r} (accepted: "
                              f"{', '.join(forms)})")
@@ -129,7 +128,6 @@ class NormAttention(Module):
         return F.silu(x) if self.feature_map == "silu" else feature_map(x, self.feature_map)
 
     def forward(self, x, form=None):
-        B, T, C = x.shape
         q, k, v = _heads(x, self)
         q, k = self._phi(q), self._phi(k)
         form = form or self.form
@@ -142,7 +140,7 @@ class NormAttention(Module):
             y = lightning_form(q, k, v, self.lam, self.chunk_size)
         else:
             y = FORM_FUNCTIONS[form](q, k, v, self.lam)
-        return self._output(y.transpose(1, 2).reshape(B, T, C), x)
+        return self._output(merge_heads(y), x)
 
     def _output(self, y, x):
         """Heads joined, y (B, T, C) -> the mixer's output: the norm replaces the scaling."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from ... import functional as F
 from ...nn import Linear, Module
+from ..heads import qkv_heads
 from ..registry import register
 from .sliding_window import _pad
 
@@ -48,8 +49,7 @@ class AxialAttention(Module):
         B, T, C = x.shape
         L = self.row_len
         R = -(-T // L)
-        heads = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                 for t in proj(x).split(C, -1))
+        heads = qkv_heads(proj(x), self.n_heads)
         return [_pad(t, R * L - T).reshape(B, self.n_heads, R, L, self.head_dim) for t in heads]
 
     def _attend(self, q, k, v, mask):

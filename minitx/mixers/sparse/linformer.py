@@ -28,6 +28,7 @@ import numpy as np
 
 from ... import functional as F
 from ...nn import Linear, Module, Parameter, Sequential
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 
 
@@ -65,16 +66,14 @@ class Linformer(Module):
         if T > self.max_len:
             raise ValueError(f"linformer: sequence length {T} exceeds max_len {self.max_len} "
                              f"(accepted: T <= max_len; build with a larger max_len)")
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(C, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         E, Fp = self.proj_k[:, :T], self.proj_v[:, :T]  # (k, T)
         return q, E @ k, Fp @ v
 
     def forward(self, x):
-        B, T, C = x.shape
         q, k_low, v_low = self._projected(x)
         y = F.scaled_dot_product_attention(q, k_low, v_low)  # (B, H, T, D)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     def mixing_matrix(self, x):
         """(B, H, T, T) = softmax(Q (E K)^T / sqrt(D)) F: rank at most k."""

@@ -26,8 +26,8 @@ import numpy as np
 
 from ... import functional as F
 from ...autograd.ops_shape import cat
-from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 
 
@@ -57,15 +57,13 @@ class PatternAttention(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))
+        return qkv_heads(self.qkv(x), self.n_heads)
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self._heads(x)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.pattern(T))
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     def mixing_matrix(self, x):
         q, k, _ = self._heads(x)
@@ -146,4 +144,4 @@ class SubsampledAttention(PatternAttention):
         B, T, C = x.shape
         q, k, v = self._heads(x)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.sampled_pattern(B, T))
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))

@@ -29,6 +29,7 @@ import numpy as np
 from ... import functional as F
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 
 
@@ -70,8 +71,7 @@ class ProbSparseAttention(Module):
 
     def forward(self, x):
         B, T, C = x.shape
-        q, k, v = (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                   for t in self.qkv(x).split(C, -1))
+        q, k, v = qkv_heads(self.qkv(x), self.n_heads)
         top = self.active_queries(q, k)  # (B, H, u)
         place = np.zeros((B, self.n_heads, T, top.shape[-1]), v.dtype)  # one-hot rows (T, u)
         np.put_along_axis(place, top[:, :, None, :], 1.0, axis=2)
@@ -79,4 +79,4 @@ class ProbSparseAttention(Module):
         busy = F.scaled_dot_product_attention(place.mT @ q, k, v)  # the u active rows only
         lazy = v.mean(2, keepdim=True) * Tensor(1.0 - place.data.sum(-1, keepdims=True))
         y = lazy + place @ busy  # (B, H, T, D): mean(V) or the active query's attention
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))

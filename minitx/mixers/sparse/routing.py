@@ -24,6 +24,7 @@ import numpy as np
 from ... import functional as F
 from ...autograd.ops_shape import cat
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 
 
@@ -70,9 +71,7 @@ class RoutingAttention(Module):
                                                                     self.head_dim))))
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))
+        return qkv_heads(self.qkv(x), self.n_heads)
 
     def routing_mask(self, q, k):
         """(B, H, T, S) bool: same cluster (or the diagonal), causal if asked."""
@@ -84,7 +83,6 @@ class RoutingAttention(Module):
         return mask & (j <= i) if self.causal else mask
 
     def forward(self, x):
-        B, T, C = x.shape
         q, k, v = self._heads(x)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.routing_mask(q, k))
         if self.training:  # online k-means on the normalised queries and keys
@@ -94,7 +92,7 @@ class RoutingAttention(Module):
                                   .reshape(-1, self.n_heads, self.head_dim),
                                   clusters.transpose(0, 2, 1).reshape(-1, self.n_heads), self.decay)
             self.register_buffer("centroids", moved)  # stays in state_dict
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     def init_state(self, batch):
         if not self.causal:

@@ -25,6 +25,7 @@ from ... import functional as F
 from ...autograd.ops_shape import cat
 from ...autograd.tensor import Tensor
 from ...nn import Linear, Module
+from ..heads import merge_heads, qkv_heads
 from ..registry import register
 
 
@@ -110,14 +111,11 @@ class SlidingWindowAttention(Module):
         self.out = Linear(d_model, d_model, bias=bias)
 
     def _heads(self, x):
-        B, T, _ = x.shape
-        return (t.reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-                for t in self.qkv(x).split(self.d_model, -1))
+        return qkv_heads(self.qkv(x), self.n_heads)
 
     def forward(self, x):
-        B, T, C = x.shape
         y = sliding_window_attention(*self._heads(x), self.window, self.n_global, self.causal)
-        return self.out(y.transpose(1, 2).reshape(B, T, C))
+        return self.out(merge_heads(y))
 
     def mixing_matrix(self, x):
         q, k, _ = self._heads(x)
