@@ -127,16 +127,6 @@ def _expm_batch(M, terms=18):
     for _ in range(squarings):
         E = E @ E
     return E
-    steps = np.log(np.arange(2, len(f) + 1) / np.arange(1, len(f)))  # log(k / (k-1))
-    M = np.zeros((len(steps), N + 1, N + 1))
-    M[:, :N, :N], M[:, :N, N] = A, B
-    E = scipy.linalg.expm(M * steps[:, None, None])  # all ZOH steps at once (batched)
-    c = -np.linalg.solve(A, B) * f[0]
-    out[0] = c
-    for k in range(2, len(f) + 1):
-        c = E[k - 2, :N, :N] @ c + E[k - 2, :N, N] * f[k - 1]
-        out[k - 1] = c
-    return out
 
 
 def legendre_basis(N, s):
