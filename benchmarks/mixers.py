@@ -105,6 +105,8 @@ def main(argv=None):
     p.add_argument("--max-mb", type=float, default=4096.0)
     p.add_argument("--forms-T", type=int, default=4096)
     p.add_argument("--no-forms", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="Numba and BLAS threads while timing (default 1: stable on a busy machine)")
     p.add_argument("--verbose", action="store_true", help="print each measurement to stderr")
     args = p.parse_args(argv)
     names = tuple(n for n in args.mixers.split(",") if n)
@@ -117,15 +119,18 @@ def main(argv=None):
     if len(Ts) < 2:
         p.error(f"--max-T {args.max_T}: need at least two lengths (256 and 512)")
     forms = tuple(n for n in tuple(speed.LOOP_FORM) if not names or n in names)
-    cfg = Config(speed_mixers=names, speed_Ts=Ts, repeats=args.repeats,
+    if args.threads < 1:
+        p.error(f"--threads: {args.threads} is not a thread count (accepted: 1 or more)")
+    cfg = Config(speed_mixers=names, speed_Ts=Ts, repeats=args.repeats, threads=args.threads,
                  max_seconds=args.max_seconds, max_mb=args.max_mb, forms_T=args.forms_T,
                  forms_mixers=forms)
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.verbose else None
-    print(f"batch 1, d_model {cfg.d_model}, {cfg.n_heads} heads, float32; min of "
-          f"{args.repeats} call(s) after a warm-up")
-    print_tables(speed_table(cfg, log), Ts)
-    if forms and not args.no_forms:
-        print_forms(forms_table(cfg, log), cfg.forms_T)
+    print(f"batch 1, d_model {cfg.d_model}, {cfg.n_heads} heads, float32; {cfg.threads} "
+          f"thread(s); min of {args.repeats} call(s) after a warm-up")
+    with speed.pinned_threads(cfg.threads):
+        print_tables(speed_table(cfg, log), Ts)
+        if forms and not args.no_forms:
+            print_forms(forms_table(cfg, log), cfg.forms_T)
 
 
 if __name__ == "__main__":

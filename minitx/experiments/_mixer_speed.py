@@ -16,6 +16,7 @@ one (small T are dominated by fixed costs, so the fit uses the larger half of th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
 import math
@@ -23,6 +24,7 @@ import re
 import time
 import tracemalloc
 
+import numba
 import numpy as np
 
 from .. import mixers
@@ -75,6 +77,22 @@ def advertises_linear(name: str) -> bool:
     if not terms or not re.search(r"\bT\b", terms[0]):
         return False
     return not _SUPER_LINEAR.search(terms[0])
+
+
+@contextlib.contextmanager
+def pinned_threads(n: int):
+    """Numba and the BLAS under NumPy both limited to n threads inside the block. With one
+    thread the timings of a shared machine stay comparable across T: a second BLAS thread
+    spinning while the other core is busy can make one call ten times slower."""
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(n, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def loglog_slope(Ts, seconds) -> float:

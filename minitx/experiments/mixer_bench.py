@@ -57,6 +57,7 @@ class Config:
     d_model: int = 64
     n_heads: int = 4
     repeats: int = 3
+    threads: int = 1                   # Numba and BLAS threads while timing (speed, forms)
     repeat_budget_s: float = 2.0       # stop repeating a measurement after this much time
     max_seconds: float = 20.0          # skip a T whose extrapolated forward+backward is slower
     max_mb: float = 4096.0             # ... or whose extrapolated peak memory is larger
@@ -95,6 +96,8 @@ class Config:
         if self.task_size not in ("default", "tiny"):
             raise ValueError(f"{NAME}: task_size must be 'default' or 'tiny', "
                              f"got {self.task_size!r}")
+        if self.threads < 1:
+            raise ValueError(f"{NAME}: threads must be 1 or more, got {self.threads}")
         if len(self.speed_Ts) < 2 or min(self.speed_Ts) < 2:
             raise ValueError(f"{NAME}: speed_Ts needs two or more lengths >= 2, "
                              f"got {self.speed_Ts}")
@@ -137,10 +140,12 @@ def run(cfg: Config, out_dir) -> dict:
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if cfg.progress else None
     result = {"config": asdict(cfg), "mixers": mixers.names()}
     if "speed" in cfg.parts:
-        result["speed"] = speed_table(cfg, log)
+        with speed.pinned_threads(cfg.threads):
+            result["speed"] = speed_table(cfg, log)
         plots.efficiency(result, out / "efficiency.png")
     if "forms" in cfg.parts:
-        result["forms"] = forms_table(cfg, log)
+        with speed.pinned_threads(cfg.threads):
+            result["forms"] = forms_table(cfg, log)
     if "quality" in cfg.parts:
         result["quality"] = quality.compare(
             cfg.quality_mixers, cfg.tasks, log=log, size=cfg.task_size, d_model=cfg.q_d_model,
