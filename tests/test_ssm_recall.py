@@ -112,14 +112,14 @@ def _has(*names):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _has("mamba", "s4d"), reason="needs the 'mamba' and 's4d' mixers")
-def test_quick_run_a_time_invariant_ssm_does_not_solve_selective_copying(tmp_path):
-    """Mamba paper, Sec. 4.1.1, the part that holds at CI size: under the quick budget the LTI
-    S4D does not solve selective copying. (Mamba beating it needs more steps than quick()
-    affords: at 150-200 steps Mamba was still at chance when this was written.)"""
+def test_quick_run_selection_solves_selective_copying_where_lti_does_not(tmp_path):
+    """Mamba paper, Sec. 4.1.1, at CI size (one layer, T = 20): the selective Mamba learns to
+    copy the data tokens out of the noise; the time-invariant S4D, same budget, lags far
+    behind (measured: Mamba 0.86-0.99, S4D 0.64-0.77 from 400 to 700 steps)."""
     result = ssm_recall.run(ssm_recall.Config.quick(), tmp_path)
     sc = result["selective_copy"]
-    assert sc["s4d"]["accuracy"] < 0.9
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in sc.values())
+    assert sc["mamba"]["accuracy"] > 0.8
+    assert sc["mamba"]["accuracy"] > sc["s4d"]["accuracy"] + 0.1
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["selective_copy"]["mamba"]["accuracy"] == sc["mamba"]["accuracy"]
     assert (tmp_path / "accuracy.png").stat().st_size > 1000

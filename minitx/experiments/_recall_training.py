@@ -89,12 +89,13 @@ def fit(model, make, steps, batch_size, lr, seed, progress=False):
 
 
 def run_one(mixer, make, vocab, block_size, cfg, eval_lengths=None, d_model=None,
-            steps=None, mixer_options=None):
-    """Build, train and evaluate one model; a dict for result.json."""
-    model = build(mixer, vocab, block_size, d_model or cfg.d_model, cfg.n_layer, cfg.n_head,
-                  cfg.learned_positions, cfg.seed, mixer_options)
-    curve, seconds = fit(model, make, steps or cfg.steps, cfg.batch_size, cfg.lr, cfg.seed,
-                         cfg.progress)
+            steps=None, mixer_options=None, n_layer=None, lr=None):
+    """Build, train and evaluate one model; a dict for result.json. d_model, steps, n_layer
+    and lr default to the config's."""
+    model = build(mixer, vocab, block_size, d_model or cfg.d_model, n_layer or cfg.n_layer,
+                  cfg.n_head, cfg.learned_positions, cfg.seed, mixer_options)
+    curve, seconds = fit(model, make, steps or cfg.steps, cfg.batch_size, lr or cfg.lr,
+                         cfg.seed, cfg.progress)
     acc = evaluate(model, make, eval_lengths, cfg.eval_batch)
     params = model.num_parameters()
     return {"model": mixer, "accuracy": acc, "parameters": int(params),
