@@ -120,3 +120,13 @@ def test_quick_run_learns_and_writes_its_figures(tmp_path):
     for name in ("accuracy_vs_size.png", "examples.png", "loss.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert any("MLM-U - next-token" in line for line in exp.summary_lines(result))
+
+
+def test_gpt_config_causal_false_builds_bidirectional_only_mixers():
+    """GPTConfig(causal=False) builds every mixer with causal=False, so a mixer that refuses
+    causal use (Hydra, bidirectional by construction) fits in a GPT."""
+    cfg = GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, d_model=8,
+                    mixer="hydra", causal=False)
+    assert GPT(cfg, seed=0)(np.zeros((1, 8), int)).shape == (1, 8, 12)
+    with pytest.raises(ValueError, match="causal"):
+        GPT(replace(cfg, causal=True), seed=0)

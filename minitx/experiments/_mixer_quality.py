@@ -8,14 +8,11 @@ the answer positions only):
   listops         a small ListOps (minitx.tasks.listops): the answer digit at "="
 
 Model: a small ``GPT`` (minitx.models.gpt) with ``mixer=name`` for mixers that can be causal;
-for bidirectional-only mixers (``causal_capable = False``) the same GPT with every block's
-mixer built with causal=False (``bidirectional_gpt``: what minitx.models.bidirectional's
-``BidirectionalGPT`` does, which cannot be used here because its GPT parent first builds
-the mixer causally, and these mixers refuse that), weights re-drawn by GPT-2's init so the
-seed fixes them.  A bidirectional model would see an answer that is also the
-next input token (MQAR's queried value follows its key), so for those models every input
-token that is the answer of the position before it is replaced by a MASK id (one extra
-vocabulary entry); the scored positions do not move.
+for bidirectional-only mixers (``causal_capable = False``) the same GPT with
+``causal=False`` (every block's mixer sees the whole sequence).  A bidirectional model
+would see an answer that is also the next input token (MQAR's queried value follows its
+key), so for those models every input token that is the answer of the position before it
+is replaced by a MASK id (one extra vocabulary entry); the scored positions do not move.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import numpy as np
 
 from .. import mixers
 from ..autograd.function import no_grad
-from ..models.gpt import GPT, GPTConfig, gpt2_init_
+from ..models.gpt import GPT, GPTConfig
 from ..tasks import listops, recall
 from ..train import TrainConfig, train
 from ._mixer_speed import options_for
@@ -69,22 +66,11 @@ def is_bidirectional(name: str) -> bool:
     return not getattr(mixers.get(name), "causal_capable", True)
 
 
-def bidirectional_gpt(cfg: GPTConfig, seed: int) -> GPT:
-    """A GPT whose blocks' mixers are ``cfg.mixer`` built with causal=False."""
-    model = GPT(replace(cfg, mixer="softmax", mixer_options={}), seed=seed)  # placeholder
-    for block in model.blocks:
-        block.mixer = mixers.build(cfg.mixer, cfg.d_model, cfg.n_head, causal=False,
-                                   **cfg.mixer_options)
-    model.config = cfg
-    gpt2_init_(model.named_parameters(), cfg.n_layer, np.random.default_rng(seed))
-    return model
-
-
 def build_model(name, vocab, T, d_model, n_layer, n_head, seed):
     """GPT (causal) or its bidirectional twin; vocab + 1 ids (the last one is MASK)."""
     cfg = GPTConfig(vocab_size=vocab + 1, block_size=T, n_layer=n_layer, n_head=n_head,
                     d_model=d_model, mixer=name, mixer_options=options_for(name, T))
-    return bidirectional_gpt(cfg, seed) if is_bidirectional(name) else GPT(cfg, seed=seed)
+    return GPT(replace(cfg, causal=not is_bidirectional(name)), seed=seed)
 
 
 def _accuracy(model, make, prep, batch, seed):

@@ -1,8 +1,8 @@
 """A GPT whose token mixers see the whole sequence: the model for masked objectives (MLM-U).
 
     tokens (B, T) -> the same embeddings, blocks, norm and tied head as ``GPT``   (B, T, vocab)
-    only change: every block's mixer is built with causal=False, so position t
-    attends to positions before *and after* it.
+    only change: every block's mixer is built with causal=False (GPTConfig.causal), so
+    position t attends to positions before *and after* it.
 
 Paper: "Transformers Can Navigate Mazes With Multi-Step Prediction" (Nolte et al., 2024)
 trains MLM-U with an encoder-decoder whose decoder queries carry positions only.
@@ -15,19 +15,13 @@ GPT's: O(T^2 d) attention, O(T d^2) projections.
 
 from __future__ import annotations
 
-from .. import mixers
+from dataclasses import replace
+
 from .gpt import GPT, GPTConfig
 
 
 class BidirectionalGPT(GPT):
-    def __init__(self, cfg: GPTConfig, seed: int | None = 0):
-        super().__init__(cfg, seed=seed)
-        for block in self.blocks:
-            block.mixer = mixers.build(cfg.mixer, cfg.d_model, cfg.n_head, causal=False,
-                                       **cfg.mixer_options)
-        if seed is not None:  # the weights of GPT(cfg, seed), name by name
-            self.load_state_dict(GPT(cfg, seed=seed).state_dict())
+    """``GPT`` with ``causal=False``: the same parameters, drawn identically for a seed."""
 
-    def generate(self, *args, **kwargs):
-        raise TypeError("BidirectionalGPT: left-to-right generate() needs a causal model; "
-                        "fill MASK tokens with forward() instead")
+    def __init__(self, cfg: GPTConfig, seed: int | None = 0):
+        super().__init__(replace(cfg, causal=False), seed=seed)

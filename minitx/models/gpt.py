@@ -41,6 +41,9 @@ class GPTConfig:
     # one mixer name per layer, overriding ``mixer`` (e.g. full attention in a few layers and
     # local attention elsewhere, as MASFormer does); mixer_options go to layers using ``mixer``
     layer_mixers: tuple = ()
+    # False: every mixer is built with causal=False and sees the whole sequence (masked
+    # objectives such as MLM-U, and mixers that only exist bidirectionally); no generate()
+    causal: bool = True
     dropout: float = 0.0
     bias: bool = True
     tie_weights: bool = True
@@ -93,7 +96,7 @@ class Block(Module):
         super().__init__()
         self.norm1 = _norm(cfg)
         name, options = cfg.mixer_of(layer)
-        self.mixer = mixers.build(name, cfg.d_model, cfg.n_head, causal=True, **options)
+        self.mixer = mixers.build(name, cfg.d_model, cfg.n_head, causal=cfg.causal, **options)
         self.norm2 = _norm(cfg)
         hidden = cfg.mlp_ratio * cfg.d_model
         self.mlp = (MLP(cfg.d_model, hidden, cfg.activation, cfg.dropout, cfg.bias)
@@ -151,6 +154,9 @@ class GPT(Module):
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
         """Append ``max_new_tokens`` tokens to idx (B, T), sampling (or greedy when
         temperature == 0), feeding at most the last block_size tokens."""
+        if not self.config.causal:
+            raise TypeError("GPT(causal=False): left-to-right generate() needs a causal model; "
+                            "fill MASK tokens with forward() instead")
         ids = np.array(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
         rng = _rng(generator)
         for _ in range(max_new_tokens):
