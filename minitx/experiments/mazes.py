@@ -47,11 +47,12 @@ OBJECTIVES = ("next-token", "mlm-u")
 
 @dataclass(frozen=True)
 class Config:
-    sizes: tuple = (3, 4, 5, 6)      # grid sizes n (n x n cells)
+    sizes: tuple = (4, 5, 6)         # grid sizes n (n x n cells); 3x3 has too few problems
     algorithm: str = "dfs"           # maze generator (mazes.ALGORITHMS)
     fmt: str = "grid"                # token layout (maze_tokens.FORMATS)
     n_train: int = 20000             # training problems per size (a fixed pool)
     n_test: int = 256                # held-out problems per size
+    mixer: str = "softmax"           # token mixer of both models (minitx.mixers.names())
     d_model: int = 64
     n_layer: int = 3
     n_head: int = 4
@@ -84,7 +85,8 @@ def build_model(cfg: Config, n: int, objective: str):
     if objective not in OBJECTIVES:
         raise ValueError(f"{NAME}: objective must be one of {OBJECTIVES}, got {objective!r}")
     gcfg = GPTConfig(vocab_size=mt.vocab_size(n), block_size=mt.seq_length(n, cfg.fmt),
-                     n_layer=cfg.n_layer, n_head=cfg.n_head, d_model=cfg.d_model)
+                     n_layer=cfg.n_layer, n_head=cfg.n_head, d_model=cfg.d_model,
+                     mixer=cfg.mixer)
     cls = GPT if objective == "next-token" else BidirectionalGPT
     return cls(gcfg, seed=cfg.seed)
 

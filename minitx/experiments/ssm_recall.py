@@ -22,15 +22,24 @@ Three parts, every model with the same budget (d_model, layers, steps, batch, lr
      never trained, so it should fail there; the SSMs have no position embedding and
      should keep their accuracy.
   3. a state-size sweep of ``sweep_model`` (its option ``sweep_option``, Mamba's d_state N)
-     against COPY length L: accuracy falls when N is too small for L.
+     against COPY length L: the paper's claim is that accuracy falls when N is too small
+     for L.
+
+Measured here (default size, seed 0): selective copying Mamba 100%, softmax 81%, H3 82%,
+S4D 79%, Hyena 74%; induction heads at T = 32/64/128/256: Mamba 100/100/100/83%, softmax
+(learned positions) 100/55/32/24%, H3 100/92/91/90%, Hyena 100/66/11/16%, S4D at chance
+(15%). The COPY sweep does NOT show the state-size effect at this budget: accuracy falls
+off a length cliff (solved up to L = 6, about 25% from L = 8 on) whatever N is, from N = 1
+(16 x 2 channels already hold more numbers than L symbols); the limit is what 800 steps
+can learn, not the state.
 
 ``parts`` picks which of the three run. Writes result.json, accuracy.png (bars per model
 and task), extrapolation.png (part 2) and state_sweep.png (part 3, a heat map).
 
 Cost: the default trains 5 one-layer models x 1200 steps (selective copying), 5 two-layer
-models x 600 steps (induction heads) and 16 sweep runs x 300 steps, 32-wide (16 for the sweep),
-on sequences of 8..64 tokens; ``quick()`` trains S4D and Mamba on selective copying only
-(about 70 s of CPU time).
+models x 600 steps (induction heads) and 12 sweep runs x 800 steps, 32-wide (16 for the
+sweep), on sequences of 8..64 tokens: 13 min wall on this 2-core machine while another run
+shared it; ``quick()`` trains S4D and Mamba on selective copying only (~10 s).
 """
 
 from __future__ import annotations
@@ -74,10 +83,11 @@ class Config:
     ih_eval_lens: tuple = (32, 64, 128, 256)
     sweep_model: str = "mamba"
     sweep_option: str = "d_state"  # the mixer option that sets the state size
-    sweep_states: tuple = (2, 4, 8, 16)
-    sweep_lengths: tuple = (4, 8, 16, 32)
+    sweep_states: tuple = (1, 4, 16)
+    sweep_lengths: tuple = (4, 6, 8, 12)
     sweep_d_model: int = 16
-    sweep_steps: int = 300
+    sweep_steps: int = 800
+    sweep_lr: float = 1e-2         # at 3e-3 even L = 8 was not learned in the budget
     eval_batch: int = 256
     seed: int = 0
     progress: bool = False
@@ -161,7 +171,7 @@ def run_state_sweep(cfg) -> dict:
     for i, n in enumerate(cfg.sweep_states):
         for j, length in enumerate(cfg.sweep_lengths):
             row = run_one(cfg.sweep_model, copy_maker(cfg, length), vocab, 2 * length, cfg,
-                          d_model=cfg.sweep_d_model, steps=cfg.sweep_steps,
+                          d_model=cfg.sweep_d_model, steps=cfg.sweep_steps, lr=cfg.sweep_lr,
                           mixer_options={cfg.sweep_option: n})
             acc[i, j] = row["accuracy"]
             seconds += row["train_seconds"]
