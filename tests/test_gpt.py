@@ -136,3 +136,23 @@ def test_mixer_registry_errors_name_the_accepted_values():
     with pytest.raises(TypeError, match="n_kv_heads"):
         mixers.build("softmax", d_model=8, n_heads=2, window=3)
     assert "softmax" in mixers.names()
+
+
+def test_rebuild_mixers_restores_each_mixers_own_init():
+    """GPT-2's init redraws every weight matrix at N(0, 0.02); rebuild_mixers_ builds the
+    mixers again as their constructors draw them (same seed -> same weights as a standalone
+    mixer), and leaves everything outside the mixers alone."""
+    import minitx
+    from minitx import mixers as M
+    from minitx.models.gpt import rebuild_mixers_
+
+    cfg = GPTConfig(vocab_size=10, block_size=8, n_layer=2, n_head=2, d_model=8, mixer="mamba")
+    model = GPT(cfg, seed=0)
+    emb = model.tok_emb.weight.data.copy()
+    assert model.blocks[0].mixer.x_proj.weight.data.std() < 0.05  # GPT-2's shrunk draw
+    rebuild_mixers_(model, seed=3)
+    minitx.manual_seed(3)
+    want = M.build("mamba", 8, 2, causal=True)
+    np.testing.assert_array_equal(model.blocks[0].mixer.x_proj.weight.data,
+                                  want.x_proj.weight.data)
+    np.testing.assert_array_equal(model.tok_emb.weight.data, emb)

@@ -9,7 +9,8 @@ the answer positions only):
 
 Model: a small ``GPT`` (minitx.models.gpt) with ``mixer=name`` for mixers that can be causal;
 for bidirectional-only mixers (``causal_capable = False``) the same GPT with
-``causal=False`` (every block's mixer sees the whole sequence).  A bidirectional model
+``causal=False`` (every block's mixer sees the whole sequence); in both, every mixer is
+built again with its own initialisation after GPT-2's (``rebuild_mixers_``).  A bidirectional model
 would see an answer that is also the next input token (MQAR's queried value follows its
 key), so for those models every input token that is the answer of the position before it
 is replaced by a MASK id (one extra vocabulary entry); the scored positions do not move.
@@ -24,7 +25,7 @@ import numpy as np
 
 from .. import mixers
 from ..autograd.function import no_grad
-from ..models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT, GPTConfig, rebuild_mixers_
 from ..tasks import listops, recall
 from ..train import TrainConfig, train
 from ._mixer_speed import options_for
@@ -32,25 +33,37 @@ from ._mixer_speed import options_for
 TASKS = ("mqar", "selective-copy", "listops")
 
 
-def task_maker(task: str, size: str = "default"):
-    """(make(batch, rng) -> Batch, vocab size, T) for a task at size "default" or "tiny"."""
-    tiny = size == "tiny"
+# task options per size: "tiny" (CI), "small" (the default budget), "large" (harder)
+TASK_SIZES = {
+    "tiny": {"mqar": dict(n_pairs=4, n_keys=8, n_values=8),
+             "selective-copy": dict(n_memorize=2, n_noise=8, n_symbols=8),
+             "listops": dict(depth=1, max_args=3)},
+    "small": {"mqar": dict(n_pairs=4, n_keys=8, n_values=8),
+              "selective-copy": dict(n_memorize=4, n_noise=16, n_symbols=8),
+              "listops": dict(depth=2, max_args=3)},
+    "large": {"mqar": dict(n_pairs=8, n_keys=16, n_values=16),
+              "selective-copy": dict(n_memorize=4, n_noise=24, n_symbols=8),
+              "listops": dict(depth=2, max_args=4)},
+}
+
+
+def task_maker(task: str, size: str = "small"):
+    """(make(batch, rng) -> Batch, vocab size, T) for a task at a size of TASK_SIZES."""
+    if task not in TASKS:
+        raise ValueError(f"mixer-bench: unknown task {task!r} (accepted: {', '.join(TASKS)})")
+    if size not in TASK_SIZES:
+        raise ValueError(f"mixer-bench: unknown task size {size!r} (accepted: "
+                         f"{', '.join(TASK_SIZES)})")
+    opts = TASK_SIZES[size][task]
     if task == "mqar":
-        opts = dict(n_pairs=4 if tiny else 8, n_keys=8 if tiny else 16,
-                    n_values=8 if tiny else 16)
-        T = 4 * opts["n_pairs"]
-        return (lambda b, rng: recall.mqar(b, seed=rng, **opts)), recall.vocab_size("mqar",
-                                                                                   **opts), T
+        return ((lambda b, rng: recall.mqar(b, seed=rng, **opts)),
+                recall.vocab_size("mqar", **opts), 4 * opts["n_pairs"])
     if task == "selective-copy":
-        opts = dict(n_memorize=2 if tiny else 4, n_noise=8 if tiny else 24, n_symbols=8)
-        T = opts["n_noise"] + 2 * opts["n_memorize"]
         return ((lambda b, rng: recall.selective_copy(b, seed=rng, **opts)),
-                recall.vocab_size("selective-copy", **opts), T)
-    if task == "listops":
-        opts = dict(depth=1 if tiny else 2, max_args=3 if tiny else 4)
-        T = listops.max_length(**opts) + 1
-        return (lambda b, rng: listops.batch(b, seed=rng, **opts)), listops.VOCAB_SIZE, T
-    raise ValueError(f"mixer-bench: unknown task {task!r} (accepted: {', '.join(TASKS)})")
+                recall.vocab_size("selective-copy", **opts),
+                opts["n_noise"] + 2 * opts["n_memorize"])
+    return ((lambda b, rng: listops.batch(b, seed=rng, **opts)), listops.VOCAB_SIZE,
+            listops.max_length(**opts) + 1)
 
 
 def hide_next_answers(b: recall.Batch, mask_id: int) -> recall.Batch:
@@ -70,7 +83,8 @@ def build_model(name, vocab, T, d_model, n_layer, n_head, seed):
     """GPT (causal) or its bidirectional twin; vocab + 1 ids (the last one is MASK)."""
     cfg = GPTConfig(vocab_size=vocab + 1, block_size=T, n_layer=n_layer, n_head=n_head,
                     d_model=d_model, mixer=name, mixer_options=options_for(name, T))
-    return GPT(replace(cfg, causal=not is_bidirectional(name)), seed=seed)
+    model = GPT(replace(cfg, causal=not is_bidirectional(name)), seed=seed)
+    return rebuild_mixers_(model, seed)  # each mixer with its own init (SSMs need theirs)
 
 
 def _accuracy(model, make, prep, batch, seed):
@@ -82,7 +96,7 @@ def _accuracy(model, make, prep, batch, seed):
     return recall.accuracy(logits, b.targets, b.mask)[0]
 
 
-def train_and_score(name, task, size="default", d_model=32, n_layer=2, n_head=2, steps=300,
+def train_and_score(name, task, size="small", d_model=32, n_layer=2, n_head=2, steps=300,
                     batch_size=32, lr=3e-3, eval_batch=256, seed=0) -> dict:
     """Train one model on one task; {"accuracy", "final_loss", "train_seconds", ...}."""
     make, vocab, T = task_maker(task, size)
@@ -106,7 +120,7 @@ def train_and_score(name, task, size="default", d_model=32, n_layer=2, n_head=2,
             "bidirectional": is_bidirectional(name), "parameters": int(model.num_parameters())}
 
 
-def chance_accuracy(task: str, size: str = "default") -> float:
+def chance_accuracy(task: str, size: str = "small") -> float:
     """Accuracy of always answering the most frequent answer, on a large sample."""
     make, _, _ = task_maker(task, size)
     b = make(4096, np.random.default_rng(99))

@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
-from ..autograd.factories import manual_seed, zeros
+from ..autograd.factories import zeros
 from ..autograd.function import no_grad
-from .. import mixers
 from ..mixers import names as mixer_names
 from ..models import GPT, GPTConfig
+from ..models.gpt import rebuild_mixers_
 from ..nn import Module
 from ..tasks import recall
 from ..train import TrainConfig, train
@@ -53,10 +53,7 @@ def build(mixer, vocab, block_size, d_model, n_layer, n_head, learned_positions,
           mixer_options=None):
     cfg = GPTConfig(vocab_size=vocab, block_size=block_size, n_layer=n_layer, n_head=n_head,
                     d_model=d_model, mixer=mixer, mixer_options=dict(mixer_options or {}))
-    model = GPT(cfg, seed=seed)
-    manual_seed(seed)
-    for block in model.blocks:  # the mixers' own initialisation, not GPT-2's
-        block.mixer = mixers.build(mixer, d_model, n_head, causal=True, **cfg.mixer_options)
+    model = rebuild_mixers_(GPT(cfg, seed=seed), seed)  # the mixers' own init, not GPT-2's
     if mixer not in learned_positions:
         model.pos_emb = NoPositions(d_model)  # no absolute positions at all
     return model

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import mixers
-from ..autograd.factories import _rng
+from ..autograd.factories import _rng, manual_seed
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import GLU, MLP, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, RMSNorm
@@ -87,6 +87,19 @@ def gpt2_init_(named_parameters, n_layer, rng):
             init.normal_(p, 0.0, std, generator=rng)
         elif name.endswith("bias"):
             init.zeros_(p)
+
+
+def rebuild_mixers_(model, seed):
+    """Build every block's mixer again with the mixer's own initialisation (drawn from the
+    global generator seeded with ``seed``), undoing GPT-2's init on it. For SSMs this
+    matters: GPT-2's N(0, 0.02) shrinks Mamba's x_proj so far that the gradients reaching
+    its selection are ~1e-15. Returns the model."""
+    cfg = model.config
+    manual_seed(seed)
+    for layer, block in enumerate(model.blocks):
+        name, options = cfg.mixer_of(layer)
+        block.mixer = mixers.build(name, cfg.d_model, cfg.n_head, causal=cfg.causal, **options)
+    return model
 
 
 class Block(Module):
