@@ -16,9 +16,9 @@ running max inside the current segment, LMP the max over the last ``window`` tok
 Glossary (code -> paper):
     window     the LMP window;  segment  the SMP segment length
     g          (B, T, C)  global aggregation (one vector for all i when non-causal)
-Cost: O(T C (window + segment)) for the max pools, O(T C) for GA (the refinement is one
-query per position against a running sum: O(T C) with a cumulative form; here it is a
-causal softmax over the prefix, O(T^2 C) when causal and O(T C) when not).
+Cost: O(T^2 C) causal (the GA refinement here is a causal softmax over each prefix; a
+cumulative form would make it O(T C)), O(T C) non-causal; plus O(T C (window + segment))
+for the max pools.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def segment_max(x, segment, causal=True):
 
 @register("ponet")
 class PoNet(Module):
-    """Multi-granularity pooling mixer. Cost O(T C (window + segment)) plus the global part."""
+    """Multi-granularity pooling mixer. Cost O(T^2 C) causal (the global part), O(T C (window
+    + segment)) non-causal."""
 
     def __init__(self, d_model, n_heads=1, causal=True, window=3, segment=8, bias=True):
         super().__init__()
