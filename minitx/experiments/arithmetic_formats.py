@@ -13,6 +13,14 @@ greedy decoding on held-out pairs (none seen in training). The models trained on
 largest set are also asked to add n + 1 digit numbers (learned positions past the
 training lengths included). Cost: formats x sizes x steps training steps; a step is
 O(batch * T^2) attention with T ~ 15 (plain) to ~ 60 (detailed scratchpad).
+
+Measured (default size, seed 0; 13.6 min wall on 2 cores shared with another run), exact
+match on held-out sums after 250 / 500 / 1000 / 2000 / 4000 training examples:
+    plain                 2 /  4 /  8 /  8 /  31%
+    reverse               2 /  6 / 34 / 39 /  45%
+    simplified scratchpad 6 /  8 / 37 / 64 /  63%
+    detailed scratchpad  30 / 72 / 86 / 97 / 100%
+the paper's ordering; one digit longer than trained: 0% for every format, as Section 9 says.
 """
 
 from __future__ import annotations
