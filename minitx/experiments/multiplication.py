@@ -1,5 +1,6 @@
-"""Multi-digit multiplication: the direct model fails on the middle digits; a chain of
-thought, its internalised (implicit) version and a running-sum auxiliary loss help.
+"""Multi-digit multiplication: the direct model fails on the middle digits; the papers find
+that a chain of thought, its internalised (implicit) version and a running-sum auxiliary
+loss help (what reproduces here: see "Measured" below).
 
 Papers: "Why Can't Transformers Learn Multiplication? Reverse-Engineering Reveals
 Long-Range Dependency Pitfalls" (Bai et al.): with digits written units first, standard
@@ -20,6 +21,18 @@ Variants, each one GPT trained on fresh random pairs (held-out test pairs exclud
                 tested without CoT
     aux         direct + the running-sum auxiliary loss (``_running_sum``)
 Cost: variants x steps training steps, T = 4n + 3 tokens (direct) or ~ n^2 + 7n (cot).
+
+Measured (default size: 4 x 4 digits, seed 0; 8.3 min wall on 2 cores shared with another
+run). Per-digit accuracy of the answer, units first, and exact match:
+    direct      1.00 .39 .11 .12 .10 .10 .09 .78   exact 0%   (the middle digits at chance)
+    direct_msb  1.00 .21 .14 .10 .09 .08 .77 .97   exact 0%
+    cot         1.00 1.00 1.00 1.00 .11 .75 .97 1.00  exact 11%
+    icot        1.00 .24 .08 .10 .10 .09 .29 .90   exact 0%
+    aux         1.00 .28 .09 .11 .09 .10 .35 .88   exact 0%; running-sum probe R^2 0.95
+Reproduced: the direct model's middle-digit failure with correct first and last digits,
+and CoT lifting the low digits. Not at this budget: implicit CoT and the auxiliary loss do
+not fix the middle digits (the aux head does learn c_hat_k, R^2 0.95 vs 0.43 for direct,
+but the answer digits do not follow), and even explicit CoT stalls at the fifth digit.
 """
 
 from __future__ import annotations
