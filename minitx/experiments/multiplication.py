@@ -28,10 +28,10 @@ run). Per-digit accuracy of the answer, units first, and exact match:
     direct_msb  1.00 .21 .14 .10 .09 .08 .77 .97   exact 0%
     cot         1.00 1.00 1.00 1.00 .11 .75 .97 1.00  exact 11%
     icot        1.00 .24 .08 .10 .10 .09 .29 .90   exact 0%
-    aux         1.00 .28 .09 .11 .09 .10 .35 .88   exact 0%; running-sum probe R^2 0.95
+    aux         1.00 .28 .09 .11 .09 .10 .35 .88   exact 0%; running-sum probe R^2 0.96
 Reproduced: the direct model's middle-digit failure with correct first and last digits,
 and CoT lifting the low digits. Not at this budget: implicit CoT and the auxiliary loss do
-not fix the middle digits (the aux head does learn c_hat_k, R^2 0.95 vs 0.43 for direct,
+not fix the middle digits (the aux head does learn c_hat_k, probe R^2 0.96 vs 0.43 for direct,
 but the answer digits do not follow), and even explicit CoT stalls at the fifth digit.
 """
 
