@@ -31,6 +31,9 @@ the same full MLM-U batches gets slot 0 right 77% of the time. Neither RoPE (mix
 nor hiding MASK tokens as attention keys changed this. The model has to find where the
 gaps are and read their neighbours by absolute position; the paper's 8M-parameter
 encoder-decoder trained for far longer does, ours does not within minutes.
+With more capacity and steps MLM-U does learn, only slower than next-token: d_model 64,
+3 layers, batch 64, lr 2e-3, 3000 steps: 3x3 MLM-U 70% exact (one-shot 58%) against
+next-token 98%; 4x4 MLM-U 38% (next-token reached 78% in the default's 1200 steps).
 """
 
 from __future__ import annotations
