@@ -33,7 +33,8 @@ def test_every_earlier_position_is_reachable_in_two_hops():
 
 @pytest.mark.parametrize("name, options", [("strided", {"stride": 3}),
                                            ("fixed", {"stride": 4, "summary": 2}),
-                                           ("info-pathways", {"keep": 0.5})])
+                                           ("info-pathways", {"keep": 0.5}),
+                                           ("s2-attention", {"group_size": 4, "n_sink": 1})])
 def test_mixer_equals_softmax_under_the_pattern_and_decodes(name, options):
     minitx.manual_seed(0)
     m = mixers.build(name, d_model=8, n_heads=2, **options).double().eval()
