@@ -21,9 +21,9 @@ import numpy as np
 
 from .. import functional as F
 from .. import mixers
-from ..autograd.tensor import Tensor
 from ..models.gpt import Block, GPTConfig, gpt2_init_
 from ..nn import Embedding, LayerNorm, Linear, Module, ModuleList, init
+from .models import trunk
 
 
 def check_mixers(names, where: str):
@@ -74,15 +74,8 @@ class ICLClassifier(Module):
 
     def forward(self, tokens):
         """tokens (B, T, n+1), T <= 2K - 1 -> logits (B, ceil(T/2), 2) at the x tokens."""
-        z = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens, np.float32)
-        _, T, width = z.shape
-        if width != self.config.n_dims + 1 or T > self.config.n_tokens:
-            raise ValueError(f"ICLClassifier: expected tokens (B, T <= {self.config.n_tokens}, "
-                             f"{self.config.n_dims + 1}), got {z.shape}")
-        h = self.read_in(Tensor(z)) + self.pos_emb(np.arange(T))  # (B, T, C)
-        for block in self.blocks:
-            h = block(h)
-        logits = self.read_out(self.norm(h))  # (B, T, 2)
+        h = trunk(self, tokens, self.config.n_dims + 1, self.config.n_tokens)  # (B, T, C)
+        logits = self.read_out(h)  # (B, T, 2)
         return logits[:, 0::2, :]  # (B, ceil(T/2), 2)
 
     def loss(self, tokens, ys):

@@ -24,10 +24,10 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd.function import no_grad
-from ..autograd.tensor import Tensor
 from ..models.gpt import Block, GPTConfig, gpt2_init_
 from ..nn import Embedding, LayerNorm, Linear, Module, ModuleList, init
 from ..tasks.bandits import Bandits, history_tokens
+from .models import trunk
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,8 @@ class TransformerPolicy(Module):
 
     def forward(self, tokens):
         """tokens (B, t, A + 1) with t <= T -> action logits (B, t, A)."""
-        z = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens, np.float32)
-        _, t, width = z.shape
-        if width != self.config.n_arms + 1 or t > self.config.horizon:
-            raise ValueError(f"TransformerPolicy: expected tokens (B, t <= "
-                             f"{self.config.horizon}, {self.config.n_arms + 1}), got {z.shape}")
-        h = self.read_in(Tensor(z)) + self.pos_emb(np.arange(t))  # (B, t, C)
-        for block in self.blocks:
-            h = block(h)
-        return self.head(self.norm(h))  # (B, t, A)
+        h = trunk(self, tokens, self.config.n_arms + 1, self.config.horizon)  # (B, t, C)
+        return self.head(h)  # (B, t, A)
 
     def loss(self, tokens, targets):
         """Mean cross-entropy of the logits against the expert's actions targets (B, t)."""

@@ -46,6 +46,21 @@ class ICLConfig:
         return 2 * self.n_points - 1
 
 
+def trunk(model, tokens, width: int, max_len: int):
+    """The body every ICL model here shares: tokens (B, T, width) with T <= max_len -> the
+    final-normed hidden states (B, T, C) of read_in + learned positions + the blocks. The
+    model needs read_in, pos_emb, blocks and norm; its head reads the result."""
+    z = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens, np.float32)
+    _, T, got = z.shape
+    if got != width or T > max_len:
+        raise ValueError(f"{type(model).__name__}: expected tokens (B, T <= {max_len}, "
+                         f"{width}), got {z.shape}")
+    h = model.read_in(Tensor(z)) + model.pos_emb(np.arange(T))  # (B, T, C)
+    for block in model.blocks:
+        h = block(h)
+    return model.norm(h)
+
+
 class ICLRegressor(Module):
     def __init__(self, cfg: ICLConfig, seed: int = 0):
         super().__init__()
@@ -67,16 +82,8 @@ class ICLRegressor(Module):
 
     def forward(self, tokens):
         """tokens (B, T, d+1) with T <= 2K - 1 -> predictions (B, ceil(T/2)) at the x tokens."""
-        z = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens, np.float32)
-        _, T, width = z.shape
-        if width != self.config.dim + 1 or T > self.config.n_tokens:
-            raise ValueError(f"ICLRegressor: expected tokens (B, T <= {self.config.n_tokens}, "
-                             f"{self.config.dim + 1}), got {z.shape}")
-        h = self.read_in(Tensor(z)) + self.pos_emb(np.arange(T))  # (B, T, C)
-        for block in self.blocks:
-            h = block(h)
-        out = self.read_out(self.norm(h))  # (B, T, 1)
-        return out[:, 0::2, 0]  # (B, ceil(T/2)): the prediction of y_i at x_i
+        h = trunk(self, tokens, self.config.dim + 1, self.config.n_tokens)  # (B, T, C)
+        return self.read_out(h)[:, 0::2, 0]  # (B, ceil(T/2)): the prediction of y_i at x_i
 
     def loss(self, tokens, ys):
         """Squared error averaged over prompts and x positions (Garg et al.)."""

@@ -25,7 +25,7 @@ from scipy.special import ndtri
 
 from ..autograd.tensor import Tensor
 from ..nn import Linear, init
-from .models import ICLConfig, ICLRegressor
+from .models import ICLConfig, ICLRegressor, trunk
 
 LOG_VAR_RANGE = (-9.0, 9.0)  # clamp: a variance of exp(-9) .. exp(9) keeps the NLL finite
 
@@ -39,15 +39,8 @@ class ICLGaussianRegressor(ICLRegressor):
 
     def forward(self, tokens):
         """tokens (B, T, d+1) -> (mean (B, ceil(T/2)), log variance (B, ceil(T/2)))."""
-        z = tokens.data if isinstance(tokens, Tensor) else np.asarray(tokens, np.float32)
-        _, T, width = z.shape
-        if width != self.config.dim + 1 or T > self.config.n_tokens:
-            raise ValueError(f"ICLGaussianRegressor: expected tokens (B, T <= "
-                             f"{self.config.n_tokens}, {self.config.dim + 1}), got {z.shape}")
-        h = self.read_in(Tensor(z)) + self.pos_emb(np.arange(T))  # (B, T, C)
-        for block in self.blocks:
-            h = block(h)
-        out = self.read_out(self.norm(h))[:, 0::2]  # (B, ceil(T/2), 2) at the x tokens
+        h = trunk(self, tokens, self.config.dim + 1, self.config.n_tokens)  # (B, T, C)
+        out = self.read_out(h)[:, 0::2]  # (B, ceil(T/2), 2) at the x tokens
         return out[:, :, 0], out[:, :, 1].clamp(*LOG_VAR_RANGE)
 
     def loss(self, tokens, ys):
