@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
 from ..autograd.tensor import Tensor
 from ..models.gpt import GPT, GPTConfig
 from ..nn import Linear
@@ -89,19 +88,8 @@ class NGramLM(GPT):
         self.ngram_proj = Linear(len(self.orders) * cfg.vocab_size, cfg.d_model, bias=False,
                                  generator=np.random.default_rng(seed))
 
-    def forward(self, idx, targets=None):
-        ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-        B, T = ids.shape
-        if T > self.config.block_size:
-            raise ValueError(f"NGramLM: sequence length {T} exceeds block_size "
-                             f"{self.config.block_size}")
+    def embed(self, ids):
+        """GPT's token + position embeddings plus the projected n-gram heads (B, T, C)."""
         heads = np.concatenate([ngram_head(ids, n, self.config.vocab_size) for n in self.orders],
                                axis=-1).astype(np.float32)      # (B, T, orders * V)
-        x = self.tok_emb(ids) + self.pos_emb(np.arange(T)) + self.ngram_proj(Tensor(heads))
-        for block in self.blocks:
-            x = block(x)
-        logits = self._logits(self.norm(x))                     # (B, T, vocab)
-        if targets is None:
-            return logits
-        t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
-        return logits, F.cross_entropy(logits.reshape(B * T, -1), t.reshape(-1), ignore_index=-100)
+        return super().embed(ids) + self.ngram_proj(Tensor(heads))

@@ -141,15 +141,19 @@ class GPT(Module):
     def _init_weights(self, rng):
         gpt2_init_(self.named_parameters(), self.config.n_layer, rng)
 
+    def embed(self, ids):
+        """ids (B, T) -> the input of the first block: token + position embeddings (B, T, C)."""
+        return self.tok_emb(ids) + self.pos_emb(np.arange(ids.shape[1]))
+
     def forward(self, idx, targets=None):
         """idx (B, T) int token ids -> logits (B, T, vocab); with targets (B, T) also the mean
         cross-entropy (targets equal to -100 are ignored)."""
         ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
         B, T = ids.shape
         if T > self.config.block_size:
-            raise ValueError(f"GPT: sequence length {T} exceeds block_size {self.config.block_size}")
-        x = self.tok_emb(ids) + self.pos_emb(np.arange(T))  # (B, T, C)
-        x = self.drop(x)
+            raise ValueError(f"{type(self).__name__}: sequence length {T} exceeds block_size "
+                             f"{self.config.block_size}")
+        x = self.drop(self.embed(ids))  # (B, T, C)
         for block in self.blocks:
             x = block(x)
         logits = self._logits(self.norm(x))  # (B, T, vocab)
