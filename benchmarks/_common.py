@@ -7,6 +7,7 @@ excluded; on a shared machine the min is the robust number.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -103,8 +104,6 @@ def forms_table(title, forms, make_inputs, Ts, repeats, slow="loop", fast="numba
 
 def forms_main(title, forms, make_inputs, argv=None, doc=""):
     """The command line of a forms benchmark: --quick (T = 1024, 2 repeats) or T = 1024, 4096."""
-    import argparse
-
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="T = 1024 only, 2 repeats")
     p.add_argument("--repeats", type=int, default=6)
