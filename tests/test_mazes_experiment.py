@@ -11,6 +11,7 @@ from minitx.experiments import _maze_solvers as solvers
 from minitx.experiments import mazes as exp
 from minitx.models import GPT, GPTConfig
 from minitx.models.bidirectional import BidirectionalGPT
+from minitx.models.masked_encdec import MaskedEncoderDecoder
 from minitx.tasks import maze_tokens as mt
 from minitx.tasks import mazes
 
@@ -25,6 +26,21 @@ def test_registered_and_bad_configs_name_the_value():
         exp.Config(fmt="pixels")
     with pytest.raises(ValueError, match="objective"):
         exp.build_model(exp.Config.quick(), 3, "diffusion")
+    with pytest.raises(ValueError, match="mlmu_model"):
+        exp.Config(mlmu_model="xlnet")
+    with pytest.raises(ValueError, match="even"):
+        exp.Config(mlmu_model="encoder-decoder", n_layer=3)
+
+
+def test_encoder_decoder_option_is_size_matched_and_decodes():
+    cfg = replace(exp.Config.quick(), mlmu_model="encoder-decoder")
+    causal, encdec = exp.build_model(cfg, 3, "next-token"), exp.build_model(cfg, 3, "mlm-u")
+    assert isinstance(encdec, MaskedEncoderDecoder)
+    assert encdec.num_parameters() == causal.num_parameters() \
+        - mt.seq_length(3) * cfg.d_model + 3 * cfg.d_model  # positions out, query + norm in
+    problems, _ = mazes.make_splits(3, 4, 0, seed=0)
+    paths = solvers.solve_mlmu(encdec, problems)
+    assert len(paths) == 4 and all(len(p) <= 9 for p in paths)
 
 
 def test_bidirectional_model_sees_the_future_and_matches_gpt_at_init():

@@ -47,6 +47,7 @@ import numpy as np
 from ..io import write_json
 from ..models import GPT, GPTConfig
 from ..models.bidirectional import BidirectionalGPT
+from ..models.masked_encdec import EncDecConfig, MaskedEncoderDecoder
 from ..tasks import maze_tokens as mt
 from ..tasks import mazes
 from ..train import TrainConfig, train
@@ -57,6 +58,7 @@ NAME = "mazes"
 SUMMARY = ("next-token vs MLM-U on maze navigation: exact-path accuracy vs maze size "
            "(Nolte et al.)")
 OBJECTIVES = ("next-token", "mlm-u")
+MLMU_MODELS = ("bidirectional", "encoder-decoder")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class Config:
     n_train: int = 4000              # training problems per size (a fixed pool; 3x3 has ~4k)
     n_test: int = 256                # held-out problems per size
     mixer: str = "softmax"           # token mixer of both models (minitx.mixers.names())
+    # MLM-U's model: the GPT with causal=False ("bidirectional", BERT's shape) or the
+    # authors' shape, an encoder over visible tokens and a position-query decoder with
+    # n_layer / 2 layers each ("encoder-decoder", same parameter count up to one norm)
+    mlmu_model: str = "bidirectional"
     d_model: int = 64
     n_layer: int = 3
     n_head: int = 4
@@ -90,14 +96,26 @@ class Config:
         if self.algorithm not in mazes.ALGORITHMS:
             raise ValueError(f"{NAME}: algorithm must be one of {mazes.ALGORITHMS}, "
                              f"got {self.algorithm!r}")
+        if self.mlmu_model not in MLMU_MODELS:
+            raise ValueError(f"{NAME}: mlmu_model must be one of {MLMU_MODELS}, "
+                             f"got {self.mlmu_model!r}")
+        if self.mlmu_model == "encoder-decoder" and self.n_layer % 2:
+            raise ValueError(f"{NAME}: the encoder-decoder splits n_layer into two equal stacks "
+                             f"to match the next-token GPT's size; n_layer must be even, "
+                             f"got {self.n_layer}")
         if self.fmt not in mt.FORMATS:
             raise ValueError(f"{NAME}: fmt must be one of {mt.FORMATS}, got {self.fmt!r}")
 
 
 def build_model(cfg: Config, n: int, objective: str):
-    """The same GPT config for both objectives; MLM-U gets the bidirectional twin."""
+    """The same GPT config for both objectives; MLM-U gets the bidirectional twin, or the
+    encoder-decoder with half the layers in each stack."""
     if objective not in OBJECTIVES:
         raise ValueError(f"{NAME}: objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective == "mlm-u" and cfg.mlmu_model == "encoder-decoder":
+        ecfg = EncDecConfig(vocab_size=mt.vocab_size(n), mask_id=mt.MASK,
+                            n_layer=cfg.n_layer // 2, n_head=cfg.n_head, d_model=cfg.d_model)
+        return MaskedEncoderDecoder(ecfg, seed=cfg.seed)
     gcfg = GPTConfig(vocab_size=mt.vocab_size(n), block_size=mt.seq_length(n, cfg.fmt),
                      n_layer=cfg.n_layer, n_head=cfg.n_head, d_model=cfg.d_model,
                      mixer=cfg.mixer)
