@@ -90,12 +90,37 @@ def test_decoders_recover_the_path_from_an_oracle():
     assert solvers.solve_next_token(Oracle(problems, True), problems) == truth
     assert solvers.solve_mlmu(Oracle(problems, False), problems) == truth
     assert solvers.solve_mlmu(Oracle(problems, False), problems, mode="one-shot") == truth
+    assert solvers.solve_mlmu(Oracle(problems, False), problems, mode="confident") == truth
     scores = solvers.path_scores(problems, truth)
     assert scores == {"exact": 1.0, "valid": 1.0}
     broken = [t[:-1] for t in truth[:3]] + truth[3:]            # three stop one cell short
     assert solvers.path_scores(problems, broken) == {"exact": 0.5, "valid": 0.5}
     with pytest.raises(ValueError, match="mode"):
         solvers.solve_mlmu(Oracle(problems, False), problems, mode="random")
+
+
+class BackToFrontOracle(Oracle):
+    """Right everywhere, surer the later the slot: any-order decoding must fill from the back."""
+
+    def __init__(self, problems):
+        super().__init__(problems, causal=False)
+        self.seen = []
+
+    def __call__(self, ids):
+        self.seen.append(ids.copy())
+        out = super().__call__(ids)
+        out.data *= 1.0 + np.arange(ids.shape[1])[None, :, None]  # peak grows with position
+        return out
+
+
+def test_confident_decoding_fills_the_surest_slot_first():
+    problems = [mazes.make_problem(4, np.random.default_rng(s)) for s in range(3)]
+    oracle = BackToFrontOracle(problems)
+    assert solvers.solve_mlmu(oracle, problems, mode="confident") == [p.path for p in problems]
+    P, last = mt.prompt_length(4), mt.seq_length(4) - 1
+    assert (oracle.seen[1][:, last] != mt.MASK).all()       # the last slot went first
+    assert (oracle.seen[1][:, P:last] == mt.MASK).all()
+    assert len(oracle.seen) == mt.seq_length(4) - P          # one slot per forward pass
 
 
 def test_random_walk_baseline_gets_worse_with_size():

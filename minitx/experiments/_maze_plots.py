@@ -21,9 +21,10 @@ def accuracy_vs_size(result, path):
             ax.plot([r["size"] for r in rows], [r[metric] for r in rows], marker=marker,
                     color=color, label=_LABEL[obj])
             if obj == "mlm-u":
-                ax.plot([r["size"] for r in rows], [r["one_shot"][metric] for r in rows],
-                        ls=":", marker=marker, color=color, alpha=0.6,
-                        label="MLM-U, one-shot decoding")
+                for key, ls in (("one_shot", ":"), ("confident", "-.")):
+                    ax.plot([r["size"] for r in rows], [r[key][metric] for r in rows],
+                            ls=ls, marker=marker, color=color, alpha=0.6,
+                            label=f"MLM-U, {key.replace('_', '-')} decoding")
         ax.plot([b["size"] for b in walk], [b[metric] for b in walk], ls="--", color="gray",
                 label="random walk")
         ax.set_xlabel("maze size n (n x n grid)")

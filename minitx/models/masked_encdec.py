@@ -10,16 +10,17 @@ decoder asks "what is at position i?" with a query that carries nothing but i.
 
 Papers: "Transformers Can Navigate Mazes With Multi-Step Prediction" (Nolte, Kitouni,
 Williams, Rabbat, Ibrahim, 2024) trains MLM-U with this shape of model (the authors'
-code calls it PAST; from "The Factorization Curse: Which Tokens You Predict Underlie the
-Reversal Curse and More", Kitouni et al., 2024).  Rotary positions ("RoFormer") are the
+code calls it PAST; MLM-U itself comes from "The Factorization Curse: Which Tokens You
+Predict Underlie the Reversal Curse and More", Kitouni et al., 2024).  Rotary positions ("RoFormer") are the
 only position signal, so query i finds "my left and right neighbours" by the offset
 i - j alone, the same way at every i.
 
-Why not BERT's shape (a MASK token read out at its own position, ``BidirectionalGPT``)?
-There a hidden slot knows where it is only through a learned absolute position, and the
-MASK tokens are keys too, diluting every attention row; at CPU budgets that model sat on
-a loss plateau for MLM-U on mazes (see ``minitx.experiments.mazes``).  Here hidden
-tokens are never keys, and a position's prediction is read from the visible context only.
+How it differs from BERT's shape (a MASK token read out at its own position,
+``BidirectionalGPT``): there a hidden slot knows where it is only through a learned
+absolute position, and the MASK tokens are keys too; here hidden tokens are never keys,
+and every position is found by its offset alone.  On the mazes, at CPU scale, this did
+not make MLM-U learn faster (see ``minitx.experiments.mazes``); it is here so the paper's
+model can be run as the paper describes it.
 
 Glossary (code -> paper / authors' code):
     visible    (B, T) bool     m^C_mu: tokens the objective shows (True) or hides (False)
