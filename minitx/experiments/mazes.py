@@ -71,10 +71,11 @@ class Config:
     fmt: str = "grid"                # token layout (maze_tokens.FORMATS)
     n_train: int = 4000              # training problems per size (a fixed pool; 3x3 has ~4k)
     n_test: int = 256                # held-out problems per size
-    mixer: str = "softmax"           # token mixer of both models (minitx.mixers.names())
+    mixer: str = "softmax"           # token mixer of the GPTs (minitx.mixers.names())
     # MLM-U's model: the GPT with causal=False ("bidirectional", BERT's shape) or the
     # authors' shape, an encoder over visible tokens and a position-query decoder with
-    # n_layer / 2 layers each ("encoder-decoder", same parameter count up to one norm)
+    # n_layer / 2 layers each ("encoder-decoder", same parameter count up to one norm;
+    # softmax attention with RoPE, whatever ``mixer`` says)
     mlmu_model: str = "bidirectional"
     d_model: int = 64
     n_layer: int = 3

@@ -11,9 +11,9 @@ decoder asks "what is at position i?" with a query that carries nothing but i.
 Papers: "Transformers Can Navigate Mazes With Multi-Step Prediction" (Nolte, Kitouni,
 Williams, Rabbat, Ibrahim, 2024) trains MLM-U with this shape of model (the authors'
 code calls it PAST; MLM-U itself comes from "The Factorization Curse: Which Tokens You
-Predict Underlie the Reversal Curse and More", Kitouni et al., 2024).  Rotary positions ("RoFormer") are the
-only position signal, so query i finds "my left and right neighbours" by the offset
-i - j alone, the same way at every i.
+Predict Underlie the Reversal Curse and More", Kitouni et al., 2024).  Rotary positions
+("RoFormer") are the only position signal, so query i finds "my left and right
+neighbours" by the offset i - j alone, the same way at every i.
 
 How it differs from BERT's shape (a MASK token read out at its own position,
 ``BidirectionalGPT``): there a hidden slot knows where it is only through a learned
