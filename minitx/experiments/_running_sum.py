@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import functional as F
 from ..autograd.function import no_grad
 from ..nn import Linear, Module
+from ..models.gpt import token_loss
 from . import _seq2seq as s2s
 
 
@@ -55,8 +55,8 @@ def aux_loss_fn(weight: float):
     def loss_fn(model, batch):
         inputs, targets, sums = batch
         logits, states = s2s.hidden_states(model.gpt, inputs)  # (B, T, V), [(B, T, C)]
-        B, T, V = logits.shape
-        lm = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(-1), ignore_index=-100)
+        B, T, _ = logits.shape
+        lm = token_loss(logits, targets)
         pred = model.probe(states[model.layer]).reshape(B, T)  # (B, T)
         mask = np.isfinite(sums).astype(np.float32)
         diff = (pred - np.nan_to_num(sums)) * mask

@@ -65,6 +65,14 @@ class GPTConfig:
         return name, (self.mixer_options if name == self.mixer else {})
 
 
+def token_loss(logits, targets):
+    """Mean cross-entropy of logits (B, T, vocab) against targets (B, T) token ids, skipping
+    targets equal to -100 (prompt positions, hidden-or-not slots, padding)."""
+    B, T, V = logits.shape
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    return F.cross_entropy(logits.reshape(B * T, V), t.reshape(-1), ignore_index=-100)
+
+
 def _norm(cfg):
     return LayerNorm(cfg.d_model, bias=cfg.bias) if cfg.norm == "layernorm" else RMSNorm(cfg.d_model)
 
@@ -159,9 +167,7 @@ class GPT(Module):
         logits = self._logits(self.norm(x))  # (B, T, vocab)
         if targets is None:
             return logits
-        t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
-        loss = F.cross_entropy(logits.reshape(B * T, -1), t.reshape(-1), ignore_index=-100)
-        return logits, loss
+        return logits, token_loss(logits, targets)
 
     def _logits(self, x):
         weight = self.tok_emb.weight if self.head is None else self.head.weight

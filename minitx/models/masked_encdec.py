@@ -42,7 +42,7 @@ from .. import functional as F
 from ..autograd.tensor import Tensor
 from ..mixers.positions import apply_rope, rope_frequencies
 from ..nn import MLP, Embedding, LayerNorm, Linear, Module, ModuleList, Parameter
-from .gpt import gpt2_init_
+from .gpt import gpt2_init_, token_loss
 
 
 @dataclass
@@ -143,6 +143,4 @@ class MaskedEncoderDecoder(Module):
         logits = F.linear(self.dec_norm(y), self.tok_emb.weight)           # (B, T, vocab)
         if targets is None:
             return logits
-        t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
-        loss = F.cross_entropy(logits.reshape(B * T, -1), t.reshape(-1), ignore_index=-100)
-        return logits, loss
+        return logits, token_loss(logits, targets)
