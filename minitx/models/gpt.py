@@ -67,7 +67,7 @@ class GPTConfig:
 
 def token_loss(logits, targets):
     """Mean cross-entropy of logits (B, T, vocab) against targets (B, T) token ids, skipping
-    targets equal to -100 (prompt positions, hidden-or-not slots, padding)."""
+    targets equal to -100 (prompt positions, slots a masked objective left visible, padding)."""
     B, T, V = logits.shape
     t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     return F.cross_entropy(logits.reshape(B * T, V), t.reshape(-1), ignore_index=-100)
